@@ -1,0 +1,124 @@
+"""One typed settings object for the whole deployment.
+
+Every value comes from the environment (prefix ``SHAREDCENTER_``) or an embedded default that needs
+no server: SQLite, a folder as DICOM store, a folder as object store and a filesystem Celery broker,
+all under :attr:`Settings.data_dir`.  Build it with :func:`get_settings` (cached) or pass one in;
+nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sharedcenter.errors import ImproperlyConfigured
+
+__all__ = ["DEV_SECRET", "Settings", "get_settings", "load_settings"]
+
+#: The placeholder secret of development set-ups; refused when ``env`` is ``prod``.
+DEV_SECRET = "dev-insecure-change-me"
+
+_PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+
+
+class Settings(BaseSettings):
+    """Settings of one sharedcenter deployment (API, worker and CLI read the same object)."""
+
+    model_config = SettingsConfigDict(env_prefix="SHAREDCENTER_", extra="forbid", validate_default=True)
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    data_dir: Path = Field(default=Path("var"), description="root of every embedded store")
+    secret_key: str = DEV_SECRET
+    public_url: str = "http://127.0.0.1:8000"
+
+    database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite in data_dir")
+    database_echo: bool = False
+
+    dicom_store: Literal["folder", "orthanc"] = "folder"
+    dicom_folder: Path | None = None
+    orthanc_url: str = "http://127.0.0.1:8042"
+    orthanc_user: str = "sharedcenter"
+    orthanc_password: str = DEV_SECRET
+    orthanc_timeout_s: float = Field(default=30.0, gt=0)
+    orthanc_sync_interval_s: float = Field(default=5.0, gt=0)
+
+    object_store: Literal["folder", "minio"] = "folder"
+    object_folder: Path | None = None
+    s3_endpoint: str = "127.0.0.1:9000"
+    s3_access_key: str = "sharedcenter"
+    s3_secret_key: str = DEV_SECRET
+    s3_bucket: str = "sharedcenter"
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+
+    broker_url: str = Field(default="", description="Celery broker; default filesystem:// in data_dir")
+    worker_concurrency: int = Field(default=1, ge=1)
+    task_default_retries: int = Field(default=5, ge=0)
+
+    region_file: Path = _PACKAGE_DATA / "region_example.toml"
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    token_ttl_hours: float = Field(default=12.0, gt=0)
+
+    routine_window_hours: float = Field(default=24.0, gt=0)
+    urgent_window_minutes: float = Field(default=60.0, gt=0)
+    stat_window_minutes: float = Field(default=15.0, gt=0)
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'sharedcenter.db'}"
+        if self.dicom_folder is None:
+            self.dicom_folder = self.data_dir / "dicom"
+        if self.object_folder is None:
+            self.object_folder = self.data_dir / "objects"
+        if not self.broker_url:
+            self.broker_url = "filesystem://"
+        if self.env == "prod":
+            weak = [
+                name
+                for name in ("secret_key", "orthanc_password", "s3_secret_key")
+                if getattr(self, name) == DEV_SECRET
+            ]
+            if weak:
+                raise ValueError(f"env=prod refuses the development placeholder for: {', '.join(weak)}")
+        if not self.region_file.is_file():
+            raise ValueError(f"region_file {self.region_file} does not exist")
+        return self
+
+    @property
+    def broker_folder(self) -> Path:
+        """Folder of the embedded ``filesystem://`` broker."""
+        return self.data_dir / "broker"
+
+    @property
+    def is_embedded_broker(self) -> bool:
+        return self.broker_url.startswith("filesystem://")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment plus ``overrides``, with one clear error if invalid.
+
+    Raises
+    ------
+    ImproperlyConfigured
+        Naming every invalid setting and why.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SHAREDCENTER_{'_'.join(str(p) for p in err['loc']).upper() or '(settings)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ImproperlyConfigured(f"invalid settings: {problems}") from exc
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return load_settings()

@@ -1,0 +1,34 @@
+"""Database records, sessions and migrations."""
+
+from sharedcenter.db._engine import MIGRATIONS_DIR, Database
+from sharedcenter.db.models import (
+    AIResult,
+    ApiToken,
+    AuditEvent,
+    Base,
+    Center,
+    Order,
+    Report,
+    Site,
+    Study,
+    SyncCursor,
+    User,
+    utcnow,
+)
+
+__all__ = [
+    "MIGRATIONS_DIR",
+    "AIResult",
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "Center",
+    "Database",
+    "Order",
+    "Report",
+    "Site",
+    "Study",
+    "SyncCursor",
+    "User",
+    "utcnow",
+]

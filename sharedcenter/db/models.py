@@ -1,0 +1,259 @@
+"""The database records (SQLAlchemy 2, typed).  Schema changes go through Alembic migrations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    inspect,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+from sharedcenter.enums import ReportStatus, StudyState
+from sharedcenter.errors import ReportLocked
+
+__all__ = [
+    "AIResult",
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "Center",
+    "Order",
+    "Report",
+    "Site",
+    "Study",
+    "SyncCursor",
+    "User",
+    "utcnow",
+]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: DateTime(timezone=True), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Center(Base):
+    """A reading center: a county imaging or ECG center, or the city center."""
+
+    __tablename__ = "centers"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    county_code: Mapped[str | None] = mapped_column(String(64))
+    ae_title: Mapped[str | None] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Site(Base):
+    """A township clinic (or any sending site) and the centers that read its studies."""
+
+    __tablename__ = "sites"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    county_code: Mapped[str] = mapped_column(String(64))
+    ae_title: Mapped[str] = mapped_column(String(16), unique=True)
+    imaging_center_code: Mapped[str] = mapped_column(ForeignKey("centers.code"))
+    ecg_center_code: Mapped[str] = mapped_column(ForeignKey("centers.code"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    site_code: Mapped[str | None] = mapped_column(ForeignKey("sites.code"))
+    center_code: Mapped[str | None] = mapped_column(ForeignKey("centers.code"))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column()
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[User] = relationship()
+
+
+class Order(Base):
+    """申请单: what the requesting site asks the center to read."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    accession_number: Mapped[str | None] = mapped_column(String(64), unique=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    patient_name: Mapped[str] = mapped_column(String(200), default="")
+    site_code: Mapped[str] = mapped_column(ForeignKey("sites.code"))
+    exam: Mapped[str] = mapped_column(String(16))
+    clinical_question: Mapped[str] = mapped_column(Text, default="")
+    priority: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[dt.datetime] = mapped_column()
+
+
+class Study(Base):
+    """One imaging study or one ECG recording, and where it is in its reading."""
+
+    __tablename__ = "studies"
+    __table_args__ = (
+        Index("ix_studies_worklist", "center_code", "state", "critical", "priority_rank", "due_at"),
+        Index("ix_studies_site", "site_code", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), default=StudyState.RECEIVED.value)
+    site_code: Mapped[str] = mapped_column(ForeignKey("sites.code"))
+    center_code: Mapped[str] = mapped_column(ForeignKey("centers.code"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    study_instance_uid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    ecg_record_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    patient_id: Mapped[str] = mapped_column(String(64), default="")
+    patient_name: Mapped[str] = mapped_column(String(200), default="")
+    modality: Mapped[str] = mapped_column(String(16), default="")
+    description: Mapped[str] = mapped_column(String(200), default="")
+    instance_count: Mapped[int] = mapped_column(Integer, default=0)
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    critical: Mapped[bool] = mapped_column(Boolean, default=False)
+    priority: Mapped[str] = mapped_column(String(16))
+    priority_rank: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[dt.datetime] = mapped_column()
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    source: Mapped[str] = mapped_column(String(16), default="upload")
+    error: Mapped[str | None] = mapped_column(Text)
+
+    order: Mapped[Order | None] = relationship()
+    ai_results: Mapped[list[AIResult]] = relationship(back_populates="study", order_by="AIResult.id")
+    reports: Mapped[list[Report]] = relationship(back_populates="study", order_by="Report.version")
+
+
+class AIResult(Base):
+    """An automatic pre-read: always preliminary, never a report by itself."""
+
+    __tablename__ = "ai_results"
+    __table_args__ = (UniqueConstraint("study_id", "algorithm", "algorithm_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
+    algorithm: Mapped[str] = mapped_column(String(100))
+    algorithm_version: Mapped[str] = mapped_column(String(32))
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    findings: Mapped[list[Any]] = mapped_column(default=list)
+    measurements: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    preliminary_text: Mapped[str] = mapped_column(Text, default="")
+    timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    critical: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="ai_results")
+
+
+class Report(Base):
+    """One version of a study's report; a signed version never changes."""
+
+    __tablename__ = "reports"
+    __table_args__ = (UniqueConstraint("study_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=ReportStatus.DRAFT.value)
+    findings: Mapped[str] = mapped_column(Text, default="")
+    impression: Mapped[str] = mapped_column(Text, default="")
+    amendment_reason: Mapped[str | None] = mapped_column(Text)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    signed_at: Mapped[dt.datetime | None] = mapped_column()
+    pdf_key: Mapped[str | None] = mapped_column(String(200))
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="reports")
+    author: Mapped[User] = relationship(foreign_keys=[author_id])
+    signed_by: Mapped[User | None] = relationship(foreign_keys=[signed_by_id])
+
+
+class AuditEvent(Base):
+    """Who did what to which record, when; rows are only ever added."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_study", "study_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    study_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class SyncCursor(Base):
+    """A named position in an external change feed (e.g. Orthanc's ``/changes``)."""
+
+    __tablename__ = "sync_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_signed_report_changes(session: Session, _ctx: object, _instances: object) -> None:
+    """A signed report version never changes or disappears: the ORM refuses it before SQL runs.
+
+    The only change allowed to a signed row is ``status`` ``signed -> superseded`` when an
+    amendment replaces it; its content stays as signed.
+    """
+    for obj in list(session.dirty) + list(session.deleted):
+        if not isinstance(obj, Report):
+            continue
+        state = inspect(obj)
+        status_hist = state.attrs.status.history
+        was_signed = ReportStatus.SIGNED.value in (status_hist.deleted or [obj.status])
+        if not was_signed:
+            continue
+        if obj in session.deleted:
+            raise ReportLocked(f"report {obj.id} (version {obj.version}) is signed and cannot be deleted")
+        changed = [a.key for a in state.attrs if a.key != "status" and a.history.has_changes()]
+        if changed or obj.status not in (ReportStatus.SIGNED.value, ReportStatus.SUPERSEDED.value):
+            raise ReportLocked(
+                f"report {obj.id} (version {obj.version}) is signed and cannot change "
+                f"({', '.join(changed) or 'status'}); amend it with a new version"
+            )

@@ -1,0 +1,87 @@
+"""Coded values used across sharedcenter (PEP 8 names, string values stored in the database)."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "AuditAction",
+    "CenterKind",
+    "ExamType",
+    "Priority",
+    "ReportStatus",
+    "Role",
+    "StudyKind",
+    "StudyState",
+]
+
+
+class Role(enum.StrEnum):
+    TECHNICIAN = "technician"
+    RADIOLOGIST = "radiologist"
+    CARDIOLOGIST = "cardiologist"
+    QC = "qc"
+    ADMIN = "admin"
+
+
+class CenterKind(enum.StrEnum):
+    IMAGING = "imaging"
+    ECG = "ecg"
+    CITY = "city"
+
+
+class StudyKind(enum.StrEnum):
+    DICOM = "dicom"
+    ECG = "ecg"
+
+
+class ExamType(enum.StrEnum):
+    CHEST_XRAY = "cxr"
+    ECG_12LEAD = "ecg12"
+    OTHER_IMAGING = "imaging"
+
+
+class Priority(enum.StrEnum):
+    """Order priority; the worklist sorts STAT first."""
+
+    STAT = "stat"
+    URGENT = "urgent"
+    ROUTINE = "routine"
+
+    @property
+    def rank(self) -> int:
+        return {"stat": 0, "urgent": 1, "routine": 2}[self.value]
+
+
+class StudyState(enum.StrEnum):
+    RECEIVED = "received"
+    PREREADING = "prereading"
+    PREREAD = "preread"
+    IN_REVIEW = "in_review"
+    SIGNED = "signed"
+    RETURNED = "returned"
+    ESCALATED = "escalated"
+    FAILED = "failed"
+
+
+class ReportStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SIGNED = "signed"
+    SUPERSEDED = "superseded"
+
+
+class AuditAction(enum.StrEnum):
+    STUDY_RECEIVED = "study.received"
+    STUDY_INSTANCES_ADDED = "study.instances_added"
+    STUDY_DUPLICATE = "study.duplicate"
+    STUDY_TRANSITION = "study.transition"
+    PREREAD_QUEUED = "preread.queued"
+    PREREAD_STORED = "preread.stored"
+    PREREAD_FAILED = "preread.failed"
+    REPORT_SIGNED = "report.signed"
+    REPORT_DRAFTED = "report.drafted"
+    USER_LOGIN = "user.login"
+    USER_LOGIN_FAILED = "user.login_failed"
+    TOKEN_CREATED = "token.created"
+    REGION_LOADED = "region.loaded"
+    ACCESS_DENIED = "access.denied"

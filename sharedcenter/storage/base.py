@@ -1,0 +1,135 @@
+"""Storage ports: the DICOM store and the object store, each a small base class.
+
+Adapters (one module per external system) translate their library's exceptions into
+:class:`~sharedcenter.errors.StorageError` / :class:`~sharedcenter.errors.StorageUnavailable`
+at the boundary, chained with ``from exc``; nothing foreign reaches the core.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Iterator
+
+__all__ = ["DicomStore", "ObjectStore", "StoredInstance", "StudyChange"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredInstance:
+    """Where one DICOM instance now lives, and what it said about itself."""
+
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    #: the store's own id for the instance (Orthanc id, or a relative path for the folder store)
+    store_id: str
+    #: False when the store already held this very instance (re-sending is harmless)
+    new: bool = True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StudyChange:
+    """One "study became stable" event from a DICOM store's change feed."""
+
+    seq: int
+    study_instance_uid: str
+    #: the calling AE title of the modality that sent the study (None when unknown)
+    calling_ae_title: str | None
+    instance_count: int
+
+
+class DicomStore(abc.ABC):
+    """Where DICOM instances are kept (Orthanc in deployment, a folder when embedded)."""
+
+    name: str = "abstract"
+
+    @abc.abstractmethod
+    def store(self, data: bytes) -> StoredInstance:
+        """Store one DICOM Part 10 file; storing the same SOP instance again is harmless.
+
+        Raises
+        ------
+        InvalidInput
+            The bytes are not a DICOM instance the store accepts.
+        StorageUnavailable
+            The store cannot be reached now.
+        """
+
+    @abc.abstractmethod
+    def instance_ids(self, study_instance_uid: str) -> list[str]:
+        """The store ids of every instance of the study (empty when the study is unknown)."""
+
+    @abc.abstractmethod
+    def fetch(self, store_id: str) -> bytes:
+        """The Part 10 bytes of one instance.
+
+        Raises
+        ------
+        NotFound
+            No such instance.
+        """
+
+    def iter_study(self, study_instance_uid: str) -> Iterator[bytes]:
+        """Every instance of a study, as Part 10 bytes."""
+        for store_id in self.instance_ids(study_instance_uid):
+            yield self.fetch(store_id)
+
+    def stable_studies(self, since: int, limit: int = 100) -> tuple[list[StudyChange], int, bool]:
+        """Studies that became stable after cursor ``since``.
+
+        Returns
+        -------
+        changes, last, done
+            The events, the cursor to pass next time, and whether the feed is exhausted.
+            Stores without a change feed (the folder store) return ``([], since, True)``.
+        """
+        return [], since, True
+
+    def check(self) -> None:  # noqa: B027 - optional hook, default is "always ready"
+        """Raise :class:`StorageUnavailable` when the store does not answer."""
+
+
+class ObjectStore(abc.ABC):
+    """Where original uploads and derived objects are kept (MinIO/S3 in deployment, a folder embedded)."""
+
+    name: str = "abstract"
+
+    @abc.abstractmethod
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        """Store ``data`` under ``key``, atomically: a reader sees all of it or nothing.
+
+        Raises
+        ------
+        ValueError
+            ``key`` is empty, absolute, or contains ``..`` or a backslash.
+        StorageUnavailable
+            The store cannot be reached now.
+        """
+
+    @abc.abstractmethod
+    def get(self, key: str) -> bytes:
+        """The bytes under ``key``.
+
+        Raises
+        ------
+        NotFound
+            Nothing is stored under ``key``.
+        """
+
+    @abc.abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether something is stored under ``key``."""
+
+    @abc.abstractmethod
+    def size(self, key: str) -> int:
+        """The stored size in bytes; raises :class:`NotFound` when absent."""
+
+    def check(self) -> None:  # noqa: B027 - optional hook, default is "always ready"
+        """Raise :class:`StorageUnavailable` when the store does not answer."""
+
+
+def check_key(key: str) -> str:
+    """Validate an object key: relative, ``/``-separated, no ``..`` and no backslash."""
+    if not key or key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in key.split("/")):
+        raise ValueError(f"object key {key!r} must be a relative /-separated path without '.' or '..' parts")
+    return key
