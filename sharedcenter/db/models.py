@@ -9,7 +9,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
-
     ForeignKey,
     Index,
     Integer,

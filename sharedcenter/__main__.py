@@ -1,0 +1,3 @@
+from sharedcenter.cli import main
+
+main()

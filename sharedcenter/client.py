@@ -1,0 +1,169 @@
+"""A small HTTP client of the sharedcenter API (used by ``sharedcenter upload`` and the demo)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from sharedcenter.ecg.detect import detect_format, wfdb_signal_files
+from sharedcenter.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    SharedCenterError,
+    StorageUnavailable,
+    UnsupportedFormat,
+    UploadTooLarge,
+)
+
+__all__ = ["ApiClient", "UploadBatch", "plan_upload"]
+
+_BATCH_BYTES = 32 * 1024 * 1024
+_BATCH_FILES = 64
+_ERRORS: dict[int, type[SharedCenterError]] = {
+    401: AuthenticationFailed, 403: PermissionDenied, 404: NotFound, 409: Conflict, 413: UploadTooLarge,
+    422: InvalidInput, 503: StorageUnavailable,
+}
+
+
+@dataclasses.dataclass(slots=True)
+class UploadBatch:
+    """Files sent in one request; ``complete`` declares the study finished with this batch."""
+
+    paths: list[Path]
+    complete: bool
+
+    @property
+    def size(self) -> int:
+        return sum(p.stat().st_size for p in self.paths)
+
+
+def _expand(paths: Iterable[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise InvalidInput(f"{path}: no such file or folder")
+    return out
+
+
+def _study_uid(path: Path) -> str:
+    try:
+        return str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["StudyInstanceUID"])
+                   .get("StudyInstanceUID", ""))
+    except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
+        raise InvalidInput(f"{path}: not a readable DICOM file ({exc})") from exc
+
+
+def plan_upload(paths: Iterable[Path]) -> list[UploadBatch]:
+    """Group files into requests: an ECG record's files together; a DICOM study in batches whose last
+    one declares it complete.  Files of unknown format are refused before anything is sent."""
+    files = _expand(paths)
+    by_name = {p.name: p for p in files}
+    studies: dict[str, list[Path]] = {}
+    batches: list[UploadBatch] = []
+    used: set[Path] = set()
+    for path in files:
+        kind = detect_format(path.name, _head(path))
+        if kind == "dicom":
+            studies.setdefault(_study_uid(path), []).append(path)
+            used.add(path)
+        elif kind == "wfdb-header":
+            group = [path] + [_signal(by_name, path, name) for name in wfdb_signal_files(path.read_bytes())]
+            used.update(group)
+            batches.append(UploadBatch(group, complete=True))
+    unknown = [str(p) for p in files if p not in used]
+    if unknown:
+        raise UnsupportedFormat(f"not DICOM nor a known ECG format: {', '.join(unknown)}")
+    for study_files in studies.values():
+        batches += _batches(study_files)
+    return batches
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(65536)
+
+
+def _signal(by_name: dict[str, Path], header: Path, name: str) -> Path:
+    if name not in by_name:
+        raise InvalidInput(f"WFDB record {header} needs signal file {name!r}, not given")
+    return by_name[name]
+
+
+def _batches(files: list[Path]) -> list[UploadBatch]:
+    out: list[UploadBatch] = []
+    current: list[Path] = []
+    size = 0
+    for path in files:
+        if current and (len(current) >= _BATCH_FILES or size + path.stat().st_size > _BATCH_BYTES):
+            out.append(UploadBatch(current, complete=False))
+            current, size = [], 0
+        current.append(path)
+        size += path.stat().st_size
+    out.append(UploadBatch(current, complete=True))
+    return out
+
+
+class ApiClient:
+    """Talks to one sharedcenter server with a bearer token."""
+
+    def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 120.0) -> None:
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _check(self, response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise _ERRORS.get(response.status_code, SharedCenterError)(f"HTTP {response.status_code}: {detail}")
+        return response.json()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            return self._check(self.http.request(method, path, **kwargs))
+        except httpx.TransportError as exc:
+            raise StorageUnavailable(f"cannot reach {self.http.base_url}: {exc}") from exc
+
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        body: dict[str, Any] = self.request("POST", "/api/auth/login",
+                                            json={"username": username, "password": password})
+        self.http.headers["Authorization"] = f"Bearer {body['token']}"
+        return body
+
+    def upload(self, batch: UploadBatch, site: str | None = None) -> list[dict[str, Any]]:
+        parts = [("files", (p.name, io.BytesIO(p.read_bytes()), "application/octet-stream")) for p in batch.paths]
+        data = {"complete": "true" if batch.complete else "false"}
+        if site:
+            data["site"] = site
+        studies: list[dict[str, Any]] = self.request("POST", "/api/uploads", files=parts, data=data)["studies"]
+        return studies
+
+    def upload_all(self, batches: list[UploadBatch], site: str | None,
+                   progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+        """Send every batch; the studies come back once each, last state wins."""
+        seen: dict[int, dict[str, Any]] = {}
+        for batch in batches:
+            for study in self.upload(batch, site):
+                seen[study["id"]] = study
+            if progress:
+                progress(batch.size)
+        return list(seen.values())

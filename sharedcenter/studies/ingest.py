@@ -1,0 +1,268 @@
+"""Ingest: uploaded files become durable DICOM instances or ECG originals, and Study rows.
+
+Every file of an upload is checked before anything is stored, so a bad file rejects the whole
+upload and leaves nothing behind; re-sending what is already stored is harmless and returns the
+existing study.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+from collections import defaultdict
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sharedcenter.audit import record_event
+from sharedcenter.db.models import Site, Study
+from sharedcenter.ecg.detect import detect_format, is_dicom_waveform, wfdb_signal_files
+from sharedcenter.ecg.read import read_ecg
+from sharedcenter.ecg.record import EcgRecord
+from sharedcenter.enums import AuditAction, ExamType, Priority, StudyKind, StudyState
+from sharedcenter.errors import Conflict, InvalidInput, NotFound, UnsupportedFormat
+from sharedcenter.queue.base import enqueue_after_commit
+from sharedcenter.services import Services
+from sharedcenter.studies.orders import exam_for_modality, match_or_create_order
+
+__all__ = [
+    "IngestOutcome",
+    "UploadedFile",
+    "create_study",
+    "dicom_fields",
+    "ecg_record_key",
+    "ingest_dicom",
+    "ingest_ecg",
+    "ingest_upload",
+    "split_upload",
+]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UploadedFile:
+    name: str
+    data: bytes
+
+
+@dataclasses.dataclass(slots=True)
+class IngestOutcome:
+    study: Study
+    created: bool
+    duplicate: bool
+    new_files: int
+
+
+@dataclasses.dataclass(slots=True)
+class _Header:
+    file: UploadedFile
+    ds: pydicom.Dataset
+
+
+def split_upload(files: list[UploadedFile]) -> tuple[list[UploadedFile], list[dict[str, bytes]]]:
+    """Sort an upload into DICOM images and ECG records (by content, not by file name).
+
+    Raises
+    ------
+    UnsupportedFormat
+        Naming each file that is neither DICOM nor part of a known ECG record.
+    """
+    if not files:
+        raise InvalidInput("the upload has no files")
+    by_name = {f.name: f for f in files}
+    if len(by_name) != len(files):
+        raise InvalidInput("the upload names the same file twice")
+    dicom: list[UploadedFile] = []
+    ecgs: list[dict[str, bytes]] = []
+    used: set[str] = set()
+    for f in files:
+        kind = detect_format(f.name, f.data)
+        if kind == "dicom":
+            used.add(f.name)
+            if is_dicom_waveform(f.data):
+                ecgs.append({f.name: f.data})
+            else:
+                dicom.append(f)
+        elif kind == "wfdb-header":
+            group = {f.name: f.data}
+            for sig in wfdb_signal_files(f.data):
+                if sig not in by_name:
+                    raise InvalidInput(f"WFDB record {f.name} needs signal file {sig!r}, not in the upload")
+                group[sig] = by_name[sig].data
+            used.update(group)
+            ecgs.append(group)
+    unknown = [f.name for f in files if f.name not in used]
+    if unknown:
+        raise UnsupportedFormat(f"not DICOM nor a known ECG format: {', '.join(unknown)}")
+    return dicom, ecgs
+
+
+def _active_site(session: Session, site_code: str) -> Site:
+    site = session.get(Site, site_code)
+    if site is None or not site.active:
+        raise NotFound(f"no active site {site_code!r}")
+    return site
+
+
+def _read_header(f: UploadedFile) -> _Header:
+    try:
+        ds = pydicom.dcmread(io.BytesIO(f.data), stop_before_pixels=True)
+    except (InvalidDicomError, EOFError, ValueError, TypeError, KeyError) as exc:
+        raise InvalidInput(f"{f.name}: not a readable DICOM file ({exc})") from exc
+    for tag in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        if not str(ds.get(tag, "")).strip():
+            raise InvalidInput(f"{f.name}: DICOM file has no {tag}")
+    return _Header(f, ds)
+
+
+def create_study(services: Services, session: Session, site: Site, kind: StudyKind, ds_like: dict[str, str],
+               source: str) -> Study:
+    exam = ExamType.ECG_12LEAD if kind is StudyKind.ECG else exam_for_modality(ds_like["modality"])
+    order = match_or_create_order(
+        session, services.settings, site_code=site.code, accession_number=ds_like["accession"],
+        patient_id=ds_like["patient_id"], patient_name=ds_like["patient_name"], exam=exam,
+    )
+    priority = Priority(order.priority)
+    study = Study(
+        kind=kind.value, state=StudyState.RECEIVED.value, site_code=site.code, order_id=order.id,
+        center_code=site.ecg_center_code if kind is StudyKind.ECG else site.imaging_center_code,
+        patient_id=ds_like["patient_id"], patient_name=ds_like["patient_name"],
+        modality=ds_like["modality"], description=ds_like["description"][:200], priority=priority.value,
+        priority_rank=priority.rank, due_at=order.due_at, source=source,
+    )
+    session.add(study)
+    return study
+
+
+def dicom_fields(ds: pydicom.Dataset) -> dict[str, str]:
+    return {
+        "accession": str(ds.get("AccessionNumber", "") or ""),
+        "patient_id": str(ds.get("PatientID", "") or ""),
+        "patient_name": str(ds.get("PatientName", "") or ""),
+        "modality": str(ds.get("Modality", "") or ""),
+        "description": str(ds.get("StudyDescription", "") or ""),
+    }
+
+
+def ingest_dicom(
+    services: Services, session: Session, site_code: str, files: list[UploadedFile], *,
+    complete: bool = True, source: str = "upload", actor: str = "system",
+) -> list[IngestOutcome]:
+    """Store DICOM instances and create or extend their studies; queue the pre-read when complete."""
+    site = _active_site(session, site_code)
+    groups: dict[str, list[_Header]] = defaultdict(list)
+    for h in map(_read_header, files):
+        groups[str(h.ds.StudyInstanceUID)].append(h)
+    existing = {
+        s.study_instance_uid: s
+        for s in session.scalars(select(Study).where(Study.study_instance_uid.in_(list(groups))))
+    }
+    for uid, study in existing.items():
+        if study.site_code != site.code:
+            raise Conflict(f"study {uid} was already received from another site; it cannot be added to")
+    return [
+        _ingest_dicom_study(services, session, site, uid, heads, existing.get(uid), complete, source, actor)
+        for uid, heads in groups.items()
+    ]
+
+
+def _ingest_dicom_study(
+    services: Services, session: Session, site: Site, uid: str, heads: list[_Header],
+    study: Study | None, complete: bool, source: str, actor: str,
+) -> IngestOutcome:
+    new_files = sum(services.dicom_store.store(h.file.data).new for h in heads)
+    created = study is None
+    if study is None:
+        study = create_study(services, session, site, StudyKind.DICOM, dicom_fields(heads[0].ds), source)
+        study.study_instance_uid = uid
+        session.flush()
+        record_event(session, actor, AuditAction.STUDY_RECEIVED, "study", study.id, study_id=study.id,
+                     detail={"study_instance_uid": uid, "files": len(heads), "source": source})
+    elif new_files:
+        record_event(session, actor, AuditAction.STUDY_INSTANCES_ADDED, "study", study.id, study_id=study.id,
+                     detail={"new": new_files})
+    study.instance_count += new_files
+    duplicate = not created and new_files == 0
+    if duplicate:
+        record_event(session, actor, AuditAction.STUDY_DUPLICATE, "study", study.id, study_id=study.id)
+    if complete:
+        study.complete = True
+        _queue_if_waiting(services, session, study, actor)
+    return IngestOutcome(study, created, duplicate, new_files)
+
+
+def _queue_if_waiting(services: Services, session: Session, study: Study, actor: str) -> None:
+    if study.state in (StudyState.RECEIVED.value, StudyState.FAILED.value):
+        enqueue_after_commit(session, services.queue, study.id, StudyKind(study.kind))
+        record_event(session, actor, AuditAction.PREREAD_QUEUED, "study", study.id, study_id=study.id)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def ecg_record_key(files: dict[str, bytes]) -> str:
+    """The content hash that names an ECG record: over its files' names and hashes."""
+    manifest = "\n".join(f"{name}:{_sha256(data)}" for name, data in sorted(files.items()))
+    return _sha256(manifest.encode())
+
+
+def _store_ecg_originals(services: Services, key: str, files: dict[str, bytes], record: EcgRecord) -> None:
+    store = services.object_store
+    hashes = {}
+    for name, data in files.items():
+        digest = hashes[name] = _sha256(data)
+        if not store.exists(f"ecg/original/{digest}"):
+            store.put(f"ecg/original/{digest}", data)
+    manifest = {
+        "files": hashes, "format": record.source_format, "fs": record.fs, "leads": list(record.leads),
+        "samples": int(record.signal.shape[0]),
+    }
+    store.put(f"ecg/records/{key}.json", json.dumps(manifest, sort_keys=True).encode(), "application/json")
+
+
+def ingest_ecg(
+    services: Services, session: Session, site_code: str, files: dict[str, bytes], *,
+    source: str = "upload", actor: str = "system", record: EcgRecord | None = None,
+) -> IngestOutcome:
+    """Store one ECG record's original bytes under their content hash and create its study.
+
+    ``record`` is the already parsed form of ``files``, when the caller has it.
+    """
+    site = _active_site(session, site_code)
+    record = record if record is not None else read_ecg(files)
+    key = ecg_record_key(files)
+    study = session.scalar(select(Study).where(Study.ecg_record_key == key))
+    if study is not None:
+        if study.site_code != site.code:
+            raise Conflict("this ECG record was already received from another site")
+        record_event(session, actor, AuditAction.STUDY_DUPLICATE, "study", study.id, study_id=study.id)
+        return IngestOutcome(study, created=False, duplicate=True, new_files=0)
+    _store_ecg_originals(services, key, files, record)
+    fields = {"accession": "", "patient_id": record.patient_id, "patient_name": record.patient_name,
+              "modality": "ECG", "description": f"{len(record.leads)}-lead ECG, {record.duration_s:.0f} s"}
+    study = create_study(services, session, site, StudyKind.ECG, fields, source)
+    study.ecg_record_key, study.instance_count, study.complete = key, len(files), True
+    session.flush()
+    record_event(session, actor, AuditAction.STUDY_RECEIVED, "study", study.id, study_id=study.id,
+                 detail={"ecg_record_key": key, "format": record.source_format, "source": source})
+    _queue_if_waiting(services, session, study, actor)
+    return IngestOutcome(study, created=True, duplicate=False, new_files=len(files))
+
+
+def ingest_upload(
+    services: Services, session: Session, site_code: str, files: list[UploadedFile], *,
+    complete: bool = True, actor: str = "system",
+) -> list[IngestOutcome]:
+    """Ingest a mixed upload: DICOM images and ECG records in any of the known formats."""
+    dicom, ecgs = split_upload(files)
+    records = [read_ecg(group) for group in ecgs]  # check every ECG before storing anything
+    outcomes = ingest_dicom(services, session, site_code, dicom, complete=complete, actor=actor) if dicom else []
+    outcomes += [
+        ingest_ecg(services, session, site_code, group, actor=actor, record=record)
+        for group, record in zip(ecgs, records, strict=True)
+    ]
+    return outcomes

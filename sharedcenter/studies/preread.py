@@ -1,0 +1,110 @@
+"""The core side of a pre-read: what the worker may start, and recording what it found."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sharedcenter.audit import record_event
+from sharedcenter.db.models import AIResult, Study, utcnow
+from sharedcenter.enums import AuditAction, StudyKind, StudyState
+from sharedcenter.errors import NotFound
+from sharedcenter.queue.base import TaskQueue, enqueue_after_commit
+from sharedcenter.studies.state import transition
+
+__all__ = ["PrereadJob", "begin_preread", "fail_preread", "queue_stale_studies", "record_preread"]
+
+WORKER = "system:worker"
+_RUNNABLE = (StudyState.RECEIVED.value, StudyState.PREREADING.value, StudyState.FAILED.value)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PrereadJob:
+    """What a worker needs to fetch a study's inputs: ids and keys, never objects."""
+
+    study_id: int
+    kind: StudyKind
+    study_instance_uid: str | None
+    ecg_record_key: str | None
+
+
+def begin_preread(session: Session, study_id: int) -> PrereadJob | None:
+    """Mark the study ``prereading``; None when it needs no pre-read (done, or being read already).
+
+    Raises
+    ------
+    NotFound
+        No such study.
+    """
+    study = session.get(Study, study_id, with_for_update=True)
+    if study is None:
+        raise NotFound(f"no study {study_id}")
+    if study.state not in _RUNNABLE:
+        return None
+    if study.state != StudyState.PREREADING.value:
+        transition(session, study, StudyState.PREREADING, WORKER)
+    return PrereadJob(study.id, StudyKind(study.kind), study.study_instance_uid, study.ecg_record_key)
+
+
+def record_preread(session: Session, study_id: int, result: dict[str, Any]) -> AIResult:
+    """Store a pre-read (the ``PrereadResult.to_json()`` form) and move the study to ``preread``.
+
+    Idempotent: the same algorithm version stored twice keeps the first result.  A study that a
+    specialist already took on keeps its state; the result is stored beside it.
+    """
+    study = session.get(Study, study_id, with_for_update=True)
+    if study is None:
+        raise NotFound(f"no study {study_id}")
+    row = session.scalar(select(AIResult).where(
+        AIResult.study_id == study_id, AIResult.algorithm == result["algorithm"],
+        AIResult.algorithm_version == result["version"]))
+    if row is None:
+        row = AIResult(
+            study_id=study_id, algorithm=result["algorithm"], algorithm_version=result["version"],
+            parameters=result.get("parameters", {}), findings=result.get("findings", []),
+            measurements=result.get("measurements", {}), timings=result.get("timings", {}),
+            preliminary_text=result.get("preliminary_text", ""), critical=bool(result.get("critical")),
+        )
+        row.measurements = {**row.measurements, "preliminary_text_en": result.get("preliminary_text_en", "")}
+        session.add(row)
+        record_event(session, WORKER, AuditAction.PREREAD_STORED, "study", study_id, study_id=study_id,
+                     detail={"algorithm": row.algorithm, "version": row.algorithm_version,
+                             "critical": row.critical})
+    study.critical = study.critical or row.critical
+    if study.state in _RUNNABLE:
+        if study.state != StudyState.PREREADING.value:
+            transition(session, study, StudyState.PREREADING, WORKER)
+        transition(session, study, StudyState.PREREAD, WORKER)
+    study.error = None
+    session.flush()
+    return row
+
+
+def fail_preread(session: Session, study_id: int, reason: str) -> None:
+    """Record that the pre-read gave up; the study stays on the worklist for a specialist."""
+    study = session.get(Study, study_id, with_for_update=True)
+    if study is None:
+        return
+    study.error = reason[:2000]
+    record_event(session, WORKER, AuditAction.PREREAD_FAILED, "study", study_id, study_id=study_id,
+                 detail={"reason": reason[:500]})
+    if study.state in (StudyState.RECEIVED.value, StudyState.PREREADING.value):
+        transition(session, study, StudyState.FAILED, WORKER, reason[:200])
+
+
+def queue_stale_studies(session: Session, queue: TaskQueue, older_than: dt.timedelta) -> list[int]:
+    """Queue again complete studies still waiting for a pre-read (a lost message, a crashed worker)."""
+    cutoff = utcnow() - older_than
+    stale = session.scalars(select(Study).where(
+        Study.complete.is_(True),
+        Study.state.in_([StudyState.RECEIVED.value, StudyState.PREREADING.value]),
+        Study.updated_at < cutoff,
+    ).limit(500)).all()
+    for study in stale:
+        study.updated_at = utcnow()
+        enqueue_after_commit(session, queue, study.id, StudyKind(study.kind))
+    return [s.id for s in stale]
