@@ -6,6 +6,7 @@ from sharedcenter.auth.service import (
     authenticate_token,
     create_user,
     issue_token,
+    login,
     set_password,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "authenticate_token",
     "create_user",
     "issue_token",
+    "login",
     "set_password",
 ]

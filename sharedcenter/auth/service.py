@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sharedcenter.audit import record_event
+from sharedcenter.db import Database
 from sharedcenter.db.models import ApiToken, Center, Site, User, utcnow
 from sharedcenter.enums import AuditAction, CenterKind, Role, StudyKind
 from sharedcenter.errors import AuthenticationFailed, InvalidInput, NotFound, PermissionDenied
@@ -23,6 +24,7 @@ __all__ = [
     "authenticate_token",
     "create_user",
     "issue_token",
+    "login",
     "set_password",
 ]
 
@@ -156,12 +158,30 @@ def authenticate_password(session: Session, username: str, password: str) -> Pri
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None:
-        record_event(session, f"user:{username}", AuditAction.USER_LOGIN_FAILED, "user", username)
         raise AuthenticationFailed("wrong user name or password")
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     record_event(session, f"user:{username}", AuditAction.USER_LOGIN, "user", user.id)
     return Principal.of(user)
+
+
+def login(db: Database, username: str, password: str, ttl: dt.timedelta) -> tuple[Principal, str]:
+    """Password login: the principal and a new bearer token.  A failure is audited even though
+    the attempt itself changes nothing.
+
+    Raises
+    ------
+    AuthenticationFailed
+        Unknown user, inactive user or wrong password (not told apart).
+    """
+    try:
+        with db.session() as session:
+            principal = authenticate_password(session, username, password)
+            return principal, issue_token(session, principal.user_id, "login", ttl)
+    except AuthenticationFailed:
+        with db.session() as session:
+            record_event(session, f"user:{username[:64]}", AuditAction.USER_LOGIN_FAILED, "user", username[:64])
+        raise
 
 
 def _digest(token: str) -> str:

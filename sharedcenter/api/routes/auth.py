@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 
 from sharedcenter.api.deps import COOKIE, CurrentUser, ServicesDep
 from sharedcenter.api.schemas import LoginIn
-from sharedcenter.auth import authenticate_password, issue_token
+from sharedcenter.auth import login as login_with_password
 
 __all__ = ["router"]
 
@@ -19,9 +19,7 @@ router = APIRouter(prefix="/api", tags=["auth"])
 @router.post("/auth/login")
 def login(body: LoginIn, response: Response, services: ServicesDep) -> dict[str, Any]:
     ttl = dt.timedelta(hours=services.settings.token_ttl_hours)
-    with services.db.session() as session:
-        principal = authenticate_password(session, body.username, body.password)
-        token = issue_token(session, principal.user_id, "login", ttl)
+    principal, token = login_with_password(services.db, body.username, body.password, ttl)
     response.set_cookie(COOKIE, token, max_age=int(ttl.total_seconds()), httponly=True, samesite="strict")
     return {"token": token, "token_type": "bearer", "expires_in": int(ttl.total_seconds()),
             "user": _me(principal)}
