@@ -77,16 +77,17 @@ def sign_report(
     signer = session.get(User, principal.user_id)
     assert signer is not None
     report = Report(
-        study_id=study.id, version=len(study.reports) + 1, status=ReportStatus.SIGNED.value,
+        study_id=study.id, version=len(study.reports) + 1, status=ReportStatus.DRAFT.value,
         findings=findings, impression=impression, amendment_reason=amendment_reason if previous else None,
         author_id=signer.id, signed_by_id=signer.id, signed_at=utcnow(),
     )
     session.add(report)
-    session.flush()
+    session.flush()  # the id goes into the PDF; the version becomes signed, and frozen, with its PDF
     pdf = render_report_pdf(_document(session, services, study, report, signer))
-    report.pdf_key = f"reports/{study.id}/v{report.version}-{report.id}.pdf"
-    report.pdf_sha256 = hashlib.sha256(pdf).hexdigest()
-    services.object_store.put(report.pdf_key, pdf, "application/pdf")
+    key = f"reports/{study.id}/v{report.version}-{report.id}.pdf"
+    services.object_store.put(key, pdf, "application/pdf")
+    report.pdf_key, report.pdf_sha256 = key, hashlib.sha256(pdf).hexdigest()
+    report.status = ReportStatus.SIGNED.value
     for old in previous:
         old.status = ReportStatus.SUPERSEDED.value
     if study.state != StudyState.SIGNED.value:
