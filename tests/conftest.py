@@ -9,15 +9,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
-import httpx
 
 from sharedcenter.api import create_app
 from sharedcenter.auth import Principal, create_user
 from sharedcenter.config import Settings, load_settings
 from sharedcenter.region import load_region, read_region
 from sharedcenter.services import Services
+
+pytest_plugins = ["tests.servers"]
 
 PASSWORD = "correct-horse-42"
 
@@ -73,10 +75,10 @@ def people(services: Services, region: None) -> dict[str, Principal]:
 
 
 @contextlib.contextmanager
-def serve_api(services: Services, *, background: bool = False) -> Iterator[str]:
-    """The real API on a free loopback port, served by uvicorn in a thread."""
+def serve_api(services: Services, *, background: bool = False, port: int = 0) -> Iterator[str]:
+    """The real API on a loopback port (a free one by default), served by uvicorn in a thread."""
     server = uvicorn.Server(uvicorn.Config(create_app(services, background=background), host="127.0.0.1",
-                                           port=0, log_level="warning"))
+                                           port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
