@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     orthanc_password: str = DEV_SECRET
     orthanc_timeout_s: float = Field(default=30.0, gt=0)
     orthanc_sync_interval_s: float = Field(default=5.0, gt=0)
+    #: Orthanc's StableAge: quiet seconds after which a C-STORE'd study counts as complete
+    orthanc_stable_age_s: int = Field(default=60, gt=0)
 
     object_store: Literal["folder", "minio"] = "folder"
     object_folder: Path | None = None

@@ -134,7 +134,7 @@ def test_c_store_reaches_the_worklist_and_downtime_is_caught_up(
         # sharedcenter is down; the modality keeps sending and Orthanc keeps the change feed
         assert _c_store(second, "C01T02DR", orthanc) == 0
         store = orthanc.dicom_store()
-        poll(lambda: uid2 in {c.study_instance_uid for c in store.stable_studies(0, 1000)[0]}, 30,
+        poll(lambda: uid2 in {c.study_instance_uid for c in store.study_changes(0, 1000)[0]}, 30,
              "Orthanc to call the second study stable")
         with serve_api(real_services, background=True, port=api_port) as url, \
                 httpx.Client(base_url=url, timeout=60) as client:
@@ -149,3 +149,32 @@ def test_unknown_people_cannot_ring_the_doorbell(real_services: Services) -> Non
         assert r.status_code == 401
 
 
+
+
+def test_study_arriving_when_orthanc_stops_is_not_lost(tmp_path: Path) -> None:
+    """Orthanc 1.10.1 logs no StableStudy for a study still inside StableAge when it stops; the study's
+    arrival (NewStudy) puts it on the worklist and the settle sweep queues it once Orthanc calls it stable."""
+    orthanc = OrthancServer(tmp_path / "orthanc", modalities=[("C01T01DR", "127.0.0.1")], stable_age=30)
+    orthanc.start()
+    settings = load_settings(env="test", data_dir=tmp_path / "var", secret_key=SECRET, dicom_store="orthanc",
+                             orthanc_url=orthanc.url, orthanc_user=orthanc.user, orthanc_password=orthanc.password,
+                             orthanc_sync_interval_s=0.5, orthanc_stable_age_s=1)
+    services = Services.from_settings(settings)
+    services.db.upgrade()
+    with services.db.session() as session:
+        load_region(session, read_region(settings.region_file))
+        create_user(session, "rad", PASSWORD, "radiologist", center_code="c01-img")
+    data = dicom_bytes("CT_small.dcm")
+    uid = str(pydicom.dcmread(io.BytesIO(data)).StudyInstanceUID)
+    try:
+        with worker_process(settings, tmp_path / "worker.log"), serve_api(services, background=True) as url, \
+                httpx.Client(base_url=url, timeout=60) as client:
+            assert _c_store(data, "C01T01DR", orthanc) == 0
+            arrived = poll(lambda: _worklist_uids(client, "rad").get(uid), 30, "the arriving study on the worklist")
+            assert arrived["complete"] is False and arrived["state"] == "received"
+            orthanc.restart()  # inside StableAge: Orthanc will never log StableStudy for it
+            done = poll(lambda: _worklist_uids(client, "rad")[uid]["state"] == "preread", 90, "its pre-read")
+            assert done
+    finally:
+        orthanc.stop()
+        services.close()

@@ -19,7 +19,7 @@ from sharedcenter.api.routes import auth, internal, reports, studies
 from sharedcenter.audit import correlation_id
 from sharedcenter.errors import SharedCenterError
 from sharedcenter.services import Services
-from sharedcenter.studies import queue_stale_studies, sync_dicom_store
+from sharedcenter.studies import complete_settled_studies, queue_stale_studies, sync_dicom_store
 from sharedcenter.web import router as web_router
 
 __all__ = ["create_app"]
@@ -72,6 +72,8 @@ def _catch_up_loop(services: Services, wakeup: threading.Event, stop: threading.
         wakeup.clear()
         try:
             sync_dicom_store(services)
+            age = services.settings.orthanc_stable_age_s
+            complete_settled_studies(services, dt.timedelta(seconds=age + max(5.0, age / 2)))
             with services.db.session() as session:
                 queue_stale_studies(session, services.queue, dt.timedelta(minutes=5))
         except SharedCenterError as exc:

@@ -8,8 +8,9 @@ at the boundary, chained with ``from exc``; nothing foreign reaches the core.
 from __future__ import annotations
 
 import abc
+import concurrent.futures
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 __all__ = ["DicomStore", "ObjectStore", "StoredInstance", "StudyChange"]
 
@@ -29,13 +30,15 @@ class StoredInstance:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class StudyChange:
-    """One "study became stable" event from a DICOM store's change feed."""
+    """One event of a DICOM store's change feed: a study arrived, or became stable (complete)."""
 
     seq: int
     study_instance_uid: str
     #: the calling AE title of the modality that sent the study (None when unknown)
     calling_ae_title: str | None
     instance_count: int
+    #: True when the store considers the study complete (no new instance for its quiet period)
+    stable: bool = True
 
 
 class DicomStore(abc.ABC):
@@ -69,13 +72,27 @@ class DicomStore(abc.ABC):
             No such instance.
         """
 
+    def store_many(self, items: Sequence[bytes], max_workers: int = 4) -> list[StoredInstance]:
+        """Store several instances, up to ``max_workers`` at a time; results in the order given.
+
+        Orthanc ingests instances in parallel HTTP threads, so a study's files need not wait on
+        each other.  The first error is raised after the others have finished (each stored
+        instance stays stored; storing it again is harmless).
+        """
+        if len(items) <= 1 or max_workers <= 1:
+            return [self.store(data) for data in items]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max_workers) as pool:
+            futures = [pool.submit(self.store, data) for data in items]
+            concurrent.futures.wait(futures)
+        return [f.result() for f in futures]
+
     def iter_study(self, study_instance_uid: str) -> Iterator[bytes]:
         """Every instance of a study, as Part 10 bytes."""
         for store_id in self.instance_ids(study_instance_uid):
             yield self.fetch(store_id)
 
-    def stable_studies(self, since: int, limit: int = 100) -> tuple[list[StudyChange], int, bool]:
-        """Studies that became stable after cursor ``since``.
+    def study_changes(self, since: int, limit: int = 100) -> tuple[list[StudyChange], int, bool]:
+        """Studies that arrived or became stable after cursor ``since``.
 
         Returns
         -------
@@ -84,6 +101,16 @@ class DicomStore(abc.ABC):
             Stores without a change feed (the folder store) return ``([], since, True)``.
         """
         return [], since, True
+
+    def is_stable(self, study_instance_uid: str) -> bool:
+        """Whether the store considers the study complete; stores without a quiet period say True.
+
+        Raises
+        ------
+        NotFound
+            The store has no such study.
+        """
+        return True
 
     def check(self) -> None:  # noqa: B027 - optional hook, default is "always ready"
         """Raise :class:`StorageUnavailable` when the store does not answer."""

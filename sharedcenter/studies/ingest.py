@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 from collections import defaultdict
 
 import pydicom
-from pydicom.errors import InvalidDicomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sharedcenter.audit import record_event
 from sharedcenter.db.models import Site, Study
-from sharedcenter.ecg.detect import detect_format, is_dicom_waveform, wfdb_signal_files
+from sharedcenter.ecg.detect import (
+    DICOM_ERRORS,
+    WAVEFORM_SOP_CLASSES,
+    detect_format,
+    parse_dicom,
+    wfdb_signal_files,
+)
 from sharedcenter.ecg.read import read_ecg
 from sharedcenter.ecg.record import EcgRecord
 from sharedcenter.enums import AuditAction, ExamType, Priority, StudyKind, StudyState
@@ -62,30 +66,33 @@ class _Header:
     ds: pydicom.Dataset
 
 
-def split_upload(files: list[UploadedFile]) -> tuple[list[UploadedFile], list[dict[str, bytes]]]:
-    """Sort an upload into DICOM images and ECG records (by content, not by file name).
+def split_upload(files: list[UploadedFile]) -> tuple[list[_Header], list[dict[str, bytes]]]:
+    """Sort an upload into DICOM images (headers parsed, once) and ECG records, by content.
 
     Raises
     ------
     UnsupportedFormat
         Naming each file that is neither DICOM nor part of a known ECG record.
+    InvalidInput
+        A DICOM file that cannot be read, or a WFDB header whose signal file is missing.
     """
     if not files:
         raise InvalidInput("the upload has no files")
     by_name = {f.name: f for f in files}
     if len(by_name) != len(files):
         raise InvalidInput("the upload names the same file twice")
-    dicom: list[UploadedFile] = []
+    images: list[_Header] = []
     ecgs: list[dict[str, bytes]] = []
     used: set[str] = set()
     for f in files:
         kind = detect_format(f.name, f.data)
         if kind == "dicom":
             used.add(f.name)
-            if is_dicom_waveform(f.data):
+            head = _read_header(f)
+            if _is_waveform(head.ds):
                 ecgs.append({f.name: f.data})
             else:
-                dicom.append(f)
+                images.append(head)
         elif kind == "wfdb-header":
             group = {f.name: f.data}
             for sig in wfdb_signal_files(f.data):
@@ -97,7 +104,11 @@ def split_upload(files: list[UploadedFile]) -> tuple[list[UploadedFile], list[di
     unknown = [f.name for f in files if f.name not in used]
     if unknown:
         raise UnsupportedFormat(f"not DICOM nor a known ECG format: {', '.join(unknown)}")
-    return dicom, ecgs
+    return images, ecgs
+
+
+def _is_waveform(ds: pydicom.Dataset) -> bool:
+    return str(ds.get("SOPClassUID", "")) in WAVEFORM_SOP_CLASSES or "WaveformSequence" in ds
 
 
 def _active_site(session: Session, site_code: str) -> Site:
@@ -109,8 +120,8 @@ def _active_site(session: Session, site_code: str) -> Site:
 
 def _read_header(f: UploadedFile) -> _Header:
     try:
-        ds = pydicom.dcmread(io.BytesIO(f.data), stop_before_pixels=True)
-    except (InvalidDicomError, EOFError, ValueError, TypeError, KeyError) as exc:
+        ds = parse_dicom(f.data, stop_before_pixels=True)
+    except DICOM_ERRORS as exc:
         raise InvalidInput(f"{f.name}: not a readable DICOM file ({exc})") from exc
     for tag in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
         if not str(ds.get(tag, "")).strip():
@@ -152,9 +163,17 @@ def ingest_dicom(
     complete: bool = True, source: str = "upload", actor: str = "system",
 ) -> list[IngestOutcome]:
     """Store DICOM instances and create or extend their studies; queue the pre-read when complete."""
+    return _ingest_headers(services, session, site_code, [_read_header(f) for f in files], complete=complete,
+                           source=source, actor=actor)
+
+
+def _ingest_headers(
+    services: Services, session: Session, site_code: str, heads: list[_Header], *,
+    complete: bool, source: str, actor: str,
+) -> list[IngestOutcome]:
     site = _active_site(session, site_code)
     groups: dict[str, list[_Header]] = defaultdict(list)
-    for h in map(_read_header, files):
+    for h in heads:
         groups[str(h.ds.StudyInstanceUID)].append(h)
     existing = {
         s.study_instance_uid: s
@@ -173,7 +192,7 @@ def _ingest_dicom_study(
     services: Services, session: Session, site: Site, uid: str, heads: list[_Header],
     study: Study | None, complete: bool, source: str, actor: str,
 ) -> IngestOutcome:
-    new_files = sum(services.dicom_store.store(h.file.data).new for h in heads)
+    new_files = sum(stored.new for stored in services.dicom_store.store_many([h.file.data for h in heads]))
     created = study is None
     if study is None:
         study = create_study(services, session, site, StudyKind.DICOM, dicom_fields(heads[0].ds), source)
@@ -258,9 +277,10 @@ def ingest_upload(
     complete: bool = True, actor: str = "system",
 ) -> list[IngestOutcome]:
     """Ingest a mixed upload: DICOM images and ECG records in any of the known formats."""
-    dicom, ecgs = split_upload(files)
+    images, ecgs = split_upload(files)
     records = [read_ecg(group) for group in ecgs]  # check every ECG before storing anything
-    outcomes = ingest_dicom(services, session, site_code, dicom, complete=complete, actor=actor) if dicom else []
+    outcomes = (_ingest_headers(services, session, site_code, images, complete=complete, source="upload",
+                                actor=actor) if images else [])
     outcomes += [
         ingest_ecg(services, session, site_code, group, actor=actor, record=record)
         for group, record in zip(ecgs, records, strict=True)

@@ -1,13 +1,15 @@
 """Catching up with the DICOM store's change feed, so that no C-STORE'd study is ever missed.
 
 Orthanc's plugin only rings a doorbell; the truth is Orthanc's ``/changes`` feed, read from a
-cursor stored in the database.  Each batch of studies and the new cursor commit together, so a
+cursor stored in the database.  A study's arrival puts it on the worklist at once (not yet
+complete); its stability queues the pre-read.  Each batch of studies and the new cursor commit together, so a
 crash in between replays the batch, and replaying is harmless (studies are keyed by their UID).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
 import logging
 import threading
@@ -17,14 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sharedcenter.audit import record_event
-from sharedcenter.db.models import Site, Study, SyncCursor
+from sharedcenter.db.models import Site, Study, SyncCursor, utcnow
 from sharedcenter.enums import AuditAction, StudyKind, StudyState
+from sharedcenter.errors import NotFound
 from sharedcenter.queue.base import enqueue_after_commit
 from sharedcenter.services import Services
 from sharedcenter.storage.base import StudyChange
 from sharedcenter.studies.ingest import create_study, dicom_fields
 
-__all__ = ["SyncReport", "sync_dicom_store"]
+__all__ = ["SyncReport", "complete_settled_studies", "sync_dicom_store"]
 
 logger = logging.getLogger(__name__)
 CURSOR = "dicom_store.changes"
@@ -51,26 +54,62 @@ def _apply(services: Services, session: Session, change: StudyChange, report: Sy
     report.seen += 1
     study = session.scalar(select(Study).where(Study.study_instance_uid == change.study_instance_uid))
     if study is None:
-        site = session.scalar(select(Site).where(Site.ae_title == (change.calling_ae_title or "")))
-        ds = _header(services, change.study_instance_uid) if site is not None else None
-        if site is None or ds is None:
-            report.refused += 1
-            record_event(session, ACTOR, AuditAction.ACCESS_DENIED, "dicom_study", change.study_instance_uid,
-                         detail={"calling_ae_title": change.calling_ae_title,
-                                 "reason": "unknown AE title" if site is None else "study vanished"})
+        study = _create_from_store(services, session, change, report)
+        if study is None:
             return
-        study = create_study(services, session, site, StudyKind.DICOM, dicom_fields(ds), "cstore")
-        study.study_instance_uid = change.study_instance_uid
-        session.flush()
-        report.created += 1
-        record_event(session, ACTOR, AuditAction.STUDY_RECEIVED, "study", study.id, study_id=study.id,
-                     detail={"study_instance_uid": change.study_instance_uid, "source": "cstore",
-                             "calling_ae_title": change.calling_ae_title})
     study.instance_count = max(study.instance_count, change.instance_count)
+    if change.stable:
+        _complete(services, session, study)
+
+
+def _create_from_store(services: Services, session: Session, change: StudyChange,
+                       report: SyncReport) -> Study | None:
+    """A Study row for a study that arrived by C-STORE, routed by the sender's AE title."""
+    site = session.scalar(select(Site).where(Site.ae_title == (change.calling_ae_title or "")))
+    ds = _header(services, change.study_instance_uid) if site is not None else None
+    if site is None or ds is None:
+        report.refused += 1
+        record_event(session, ACTOR, AuditAction.ACCESS_DENIED, "dicom_study", change.study_instance_uid,
+                     detail={"calling_ae_title": change.calling_ae_title,
+                             "reason": "unknown AE title" if site is None else "study vanished"})
+        return None
+    study = create_study(services, session, site, StudyKind.DICOM, dicom_fields(ds), "cstore")
+    study.study_instance_uid = change.study_instance_uid
+    session.flush()
+    report.created += 1
+    record_event(session, ACTOR, AuditAction.STUDY_RECEIVED, "study", study.id, study_id=study.id,
+                 detail={"study_instance_uid": change.study_instance_uid, "source": "cstore",
+                         "calling_ae_title": change.calling_ae_title})
+    return study
+
+
+def _complete(services: Services, session: Session, study: Study) -> None:
     study.complete = True
     if study.state in (StudyState.RECEIVED.value, StudyState.FAILED.value):
         enqueue_after_commit(session, services.queue, study.id, StudyKind.DICOM)
         record_event(session, ACTOR, AuditAction.PREREAD_QUEUED, "study", study.id, study_id=study.id)
+
+
+def complete_settled_studies(services: Services, older_than: dt.timedelta) -> list[int]:
+    """Complete C-STORE'd studies the store calls stable although its feed never said so.
+
+    Orthanc logs no ``StableStudy`` for a study that was still arriving when it stopped; the
+    arrival was recorded, so such studies are found here and queued like any other.
+    """
+    cutoff = utcnow() - older_than
+    done: list[int] = []
+    with services.db.session() as session:
+        waiting = session.scalars(select(Study).where(
+            Study.complete.is_(False), Study.source == "cstore", Study.received_at < cutoff).limit(200)).all()
+        for study in waiting:
+            try:
+                settled = services.dicom_store.is_stable(str(study.study_instance_uid))
+            except NotFound:
+                continue
+            if settled:
+                _complete(services, session, study)
+                done.append(study.id)
+    return done
 
 
 def sync_dicom_store(services: Services, batch: int = 100) -> SyncReport:
@@ -88,7 +127,7 @@ def sync_dicom_store(services: Services, batch: int = 100) -> SyncReport:
             with services.db.session() as session:
                 cursor = session.get(SyncCursor, CURSOR) or SyncCursor(name=CURSOR, position=0)
                 session.add(cursor)
-                changes, last, done = services.dicom_store.stable_studies(cursor.position, batch)
+                changes, last, done = services.dicom_store.study_changes(cursor.position, batch)
                 for change in changes:
                     _apply(services, session, change, report)
                 cursor.position = report.cursor = last
