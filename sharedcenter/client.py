@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import io
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from sharedcenter.errors import (
 __all__ = ["ApiClient", "UploadBatch", "plan_upload"]
 
 _BATCH_BYTES = 32 * 1024 * 1024
+_HEAD_BYTES = 1024 * 1024
 _BATCH_FILES = 64
 _ERRORS: dict[int, type[SharedCenterError]] = {
     401: AuthenticationFailed, 403: PermissionDenied, 404: NotFound, 409: Conflict, 413: UploadTooLarge,
@@ -37,10 +40,14 @@ _ERRORS: dict[int, type[SharedCenterError]] = {
 
 @dataclasses.dataclass(slots=True)
 class UploadBatch:
-    """Files sent in one request; ``complete`` declares the study finished with this batch."""
+    """Files sent in one request; ``complete`` declares the study finished with this batch.
+
+    Batches of one ``group`` (a DICOM study, or one ECG record) are sent in order.
+    """
 
     paths: list[Path]
     complete: bool
+    group: str = ""
 
     @property
     def size(self) -> int:
@@ -59,9 +66,11 @@ def _expand(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def _study_uid(path: Path) -> str:
+def _study_uid(path: Path, head: bytes) -> str:
+    """The StudyInstanceUID, from the file's first bytes when the header fits in them."""
     try:
-        return str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["StudyInstanceUID"])
+        source = io.BytesIO(head) if len(head) < _HEAD_BYTES else path
+        return str(pydicom.dcmread(source, stop_before_pixels=True, specific_tags=["StudyInstanceUID"])
                    .get("StudyInstanceUID", ""))
     except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
         raise InvalidInput(f"{path}: not a readable DICOM file ({exc})") from exc
@@ -76,25 +85,26 @@ def plan_upload(paths: Iterable[Path]) -> list[UploadBatch]:
     batches: list[UploadBatch] = []
     used: set[Path] = set()
     for path in files:
-        kind = detect_format(path.name, _head(path))
+        head = _head(path)
+        kind = detect_format(path.name, head)
         if kind == "dicom":
-            studies.setdefault(_study_uid(path), []).append(path)
+            studies.setdefault(_study_uid(path, head), []).append(path)
             used.add(path)
         elif kind == "wfdb-header":
             group = [path] + [_signal(by_name, path, name) for name in wfdb_signal_files(path.read_bytes())]
             used.update(group)
-            batches.append(UploadBatch(group, complete=True))
+            batches.append(UploadBatch(group, complete=True, group=f"ecg:{path}"))
     unknown = [str(p) for p in files if p not in used]
     if unknown:
         raise UnsupportedFormat(f"not DICOM nor a known ECG format: {', '.join(unknown)}")
-    for study_files in studies.values():
-        batches += _batches(study_files)
+    for uid, study_files in studies.items():
+        batches += _batches(study_files, uid)
     return batches
 
 
 def _head(path: Path) -> bytes:
     with path.open("rb") as fh:
-        return fh.read(65536)
+        return fh.read(_HEAD_BYTES)
 
 
 def _signal(by_name: dict[str, Path], header: Path, name: str) -> Path:
@@ -103,17 +113,17 @@ def _signal(by_name: dict[str, Path], header: Path, name: str) -> Path:
     return by_name[name]
 
 
-def _batches(files: list[Path]) -> list[UploadBatch]:
+def _batches(files: list[Path], group: str) -> list[UploadBatch]:
     out: list[UploadBatch] = []
     current: list[Path] = []
     size = 0
     for path in files:
         if current and (len(current) >= _BATCH_FILES or size + path.stat().st_size > _BATCH_BYTES):
-            out.append(UploadBatch(current, complete=False))
+            out.append(UploadBatch(current, complete=False, group=group))
             current, size = [], 0
         current.append(path)
         size += path.stat().st_size
-    out.append(UploadBatch(current, complete=True))
+    out.append(UploadBatch(current, complete=True, group=group))
     return out
 
 
@@ -158,12 +168,24 @@ class ApiClient:
         return studies
 
     def upload_all(self, batches: list[UploadBatch], site: str | None,
-                   progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
-        """Send every batch; the studies come back once each, last state wins."""
-        seen: dict[int, dict[str, Any]] = {}
+                   progress: Callable[[int], None] | None = None, parallel: int = 2) -> list[dict[str, Any]]:
+        """Send every batch, ``parallel`` studies at a time (each study's batches in order, so its
+        "complete" batch goes last); the studies come back once each, last state wins."""
+        groups: dict[str, list[UploadBatch]] = {}
         for batch in batches:
-            for study in self.upload(batch, site):
-                seen[study["id"]] = study
-            if progress:
-                progress(batch.size)
+            groups.setdefault(batch.group, []).append(batch)
+        lock = threading.Lock()
+        seen: dict[int, dict[str, Any]] = {}
+
+        def send(group: list[UploadBatch]) -> None:
+            for batch in group:
+                studies = self.upload(batch, site)
+                with lock:
+                    seen.update((study["id"], study) for study in studies)
+                    if progress:
+                        progress(batch.size)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            for future in [pool.submit(send, group) for group in groups.values()]:
+                future.result()
         return list(seen.values())

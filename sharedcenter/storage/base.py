@@ -81,10 +81,18 @@ class DicomStore(abc.ABC):
         """
         if len(items) <= 1 or max_workers <= 1:
             return [self.store(data) for data in items]
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max_workers) as pool:
-            futures = [pool.submit(self.store, data) for data in items]
-            concurrent.futures.wait(futures)
+        pool = self._pool(max_workers)
+        futures = [pool.submit(self.store, data) for data in items]
+        concurrent.futures.wait(futures)
         return [f.result() for f in futures]
+
+    def _pool(self, max_workers: int) -> concurrent.futures.ThreadPoolExecutor:
+        """One thread pool per store, made on first use (threads are not free to start)."""
+        pool: concurrent.futures.ThreadPoolExecutor | None = getattr(self, "_store_pool", None)
+        if pool is None:
+            pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dicom-store")
+            self._store_pool = pool
+        return pool
 
     def iter_study(self, study_instance_uid: str) -> Iterator[bytes]:
         """Every instance of a study, as Part 10 bytes."""

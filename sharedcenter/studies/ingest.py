@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 from collections import defaultdict
 
@@ -22,7 +23,6 @@ from sharedcenter.ecg.detect import (
     DICOM_ERRORS,
     WAVEFORM_SOP_CLASSES,
     detect_format,
-    parse_dicom,
     wfdb_signal_files,
 )
 from sharedcenter.ecg.read import read_ecg
@@ -43,6 +43,13 @@ __all__ = [
     "ingest_ecg",
     "ingest_upload",
     "split_upload",
+]
+
+
+#: what ingest reads of a DICOM header (reading only these is several times faster than all of it)
+_INGEST_TAGS: list[str | tuple[int, int]] = [
+    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "AccessionNumber", "PatientID",
+    "PatientName", "Modality", "StudyDescription", (0x5400, 0x0100),  # WaveformSequence
 ]
 
 
@@ -120,7 +127,7 @@ def _active_site(session: Session, site_code: str) -> Site:
 
 def _read_header(f: UploadedFile) -> _Header:
     try:
-        ds = parse_dicom(f.data, stop_before_pixels=True)
+        ds = pydicom.dcmread(io.BytesIO(f.data), stop_before_pixels=True, specific_tags=_INGEST_TAGS)
     except DICOM_ERRORS as exc:
         raise InvalidInput(f"{f.name}: not a readable DICOM file ({exc})") from exc
     for tag in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):

@@ -53,6 +53,8 @@ def _header(services: Services, uid: str) -> pydicom.Dataset | None:
 def _apply(services: Services, session: Session, change: StudyChange, report: SyncReport) -> None:
     report.seen += 1
     study = session.scalar(select(Study).where(Study.study_instance_uid == change.study_instance_uid))
+    if study is None and change.calling_ae_title is None:
+        return  # stored over REST, i.e. uploaded through sharedcenter itself, which records it
     if study is None:
         study = _create_from_store(services, session, change, report)
         if study is None:
