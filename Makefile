@@ -1,6 +1,6 @@
 # sharedcenter: one command each to install, test, lint and run the demo.
 #   make install   system packages (apt, only when missing) + .venv (torch CPU wheel first, then .[test])
-#   make test      ruff, then pytest (the fixtures start and stop Orthanc, moto, PostgreSQL, Redis, RabbitMQ)
+#   make test      ruff, mypy, then pytest (the fixtures start and stop Orthanc, moto, PostgreSQL, Redis, RabbitMQ)
 #   make lint      ruff + mypy
 #   make demo      the embedded end-to-end demo (ARGS="..." is passed on)
 
@@ -35,6 +35,7 @@ $(STAMP): pyproject.toml
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: install

@@ -55,12 +55,12 @@ def create_worker_app(settings: Settings) -> Celery:
     return app
 
 
-@task_prerun.connect
+@task_prerun.connect  # type: ignore[untyped-decorator]
 def _set_correlation(task: Task | None = None, **_: Any) -> None:
     if task is not None:
         correlation_id.set(getattr(task.request, "correlation_id", None))
 
 
-@task_postrun.connect
+@task_postrun.connect  # type: ignore[untyped-decorator]
 def _clear_correlation(**_: Any) -> None:
     correlation_id.set(None)

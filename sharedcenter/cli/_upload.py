@@ -31,10 +31,10 @@ def upload(paths: tuple[Path, ...], site: str | None, url: str, token: str | Non
     client = ApiClient(url, token)
     try:
         if username:
-            client.login(username, password or click.prompt("password", hide_input=True))
+            client.login(username, password or str(click.prompt("password", hide_input=True)))
         total = sum(b.size for b in batches)
         with click.progressbar(length=total, label=f"uploading {sum(len(b.paths) for b in batches)} files",
-                               file=click.get_text_stream("stderr")) as bar:
+                               file=click.get_text_stream("stderr")) as bar:  # type: ignore[operator]
             studies = client.upload_all(batches, site, progress=bar.update)
     finally:
         client.close()

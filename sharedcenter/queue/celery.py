@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 
 from sharedcenter.config import Settings
 from sharedcenter.enums import StudyKind
@@ -25,7 +25,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings derived from ours (the ``celery_`` namespace of one settings object)."""
     conf: dict[str, Any] = {
         "broker_url": settings.broker_url,
-        "task_queues": tuple(Queue(q, Exchange(q, type="direct"), routing_key=q) for q in ("cpu", "gpu")),
+        "task_queues": tuple(
+            Queue(q, Exchange(q, type="direct"), routing_key=q)  # type: ignore[no-untyped-call]
+            for q in ("cpu", "gpu")
+        ),
         "task_default_exchange": "cpu",
         "task_default_routing_key": "cpu",
         "task_default_queue": "cpu",

@@ -139,7 +139,8 @@ def parse_region(data: dict[str, Any], source: str = "region") -> RegionSpec:
         Listing every problem found, each with its place.
     """
     p = _Problems()
-    head = data.get("region") if isinstance(data.get("region"), dict) else {}
+    raw_head = data.get("region")
+    head: dict[str, Any] = raw_head if isinstance(raw_head, dict) else {}
     if not head:
         p.items.append("[region]: missing table")
     counties = data.get("counties")

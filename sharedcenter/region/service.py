@@ -25,10 +25,10 @@ class LoadSummary:
 def load_region(session: Session, region: RegionSpec, actor: str = "system") -> LoadSummary:
     """Upsert the region's centers and sites; sites no longer listed are deactivated, not deleted
     (their studies and reports stay)."""
-    for spec in region.centers:
-        center = session.get(Center, spec.code) or Center(code=spec.code)
-        center.name, center.kind, center.county_code = spec.name, spec.kind, spec.county_code
-        center.ae_title, center.active = spec.ae_title, True
+    for center_spec in region.centers:
+        center = session.get(Center, center_spec.code) or Center(code=center_spec.code)
+        center.name, center.kind = center_spec.name, center_spec.kind
+        center.county_code, center.ae_title, center.active = center_spec.county_code, center_spec.ae_title, True
         session.add(center)
     session.flush()
     listed = {s.code for s in region.sites}

@@ -14,6 +14,7 @@ import json
 from collections import defaultdict
 
 import pydicom
+from pydicom.tag import BaseTag, Tag
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -47,10 +48,10 @@ __all__ = [
 
 
 #: what ingest reads of a DICOM header (reading only these is several times faster than all of it)
-_INGEST_TAGS: list[str | tuple[int, int]] = [
+_INGEST_TAGS: list[BaseTag] = [Tag(keyword) for keyword in (
     "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "AccessionNumber", "PatientID",
-    "PatientName", "Modality", "StudyDescription", (0x5400, 0x0100),  # WaveformSequence
-]
+    "PatientName", "Modality", "StudyDescription", "WaveformSequence",
+)]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
