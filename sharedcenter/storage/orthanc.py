@@ -13,8 +13,8 @@ request errors other than connection, timeout and TLS ones.  Every call below wa
 ``POST /tools/find`` (Level ``Instance``)    instance ids of a StudyInstanceUID
 ``GET /instances/{id}/file``                 the Part 10 bytes
 ``GET /system``                              readiness
-``GET /changes?since=N&limit=L``             the change feed (``StableStudy`` events)
-``GET /studies/{id}``, ``.../statistics``    a stable study's UID and instance count
+``GET /changes?since=N&limit=L``             the change feed (``NewStudy``, ``StableStudy``)
+``GET /studies/{id}``, ``.../statistics``    a study's UID, ``IsStable`` and instance count
 ``GET /series/{id}``                         one instance of the study
 ``GET /instances/{id}/metadata/RemoteAET``   the calling AE title (empty when uploaded over REST)
 ==========================================  ============================================
