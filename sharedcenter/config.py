@@ -79,7 +79,7 @@ class Settings(BaseSettings):
         if self.object_folder is None:
             self.object_folder = self.data_dir / "objects"
         if not self.broker_url:
-            self.broker_url = "filesystem://"
+            self.broker_url = "filesystem://localhost//"
         if self.env == "prod":
             weak = [
                 name

@@ -11,7 +11,7 @@ def test_embedded_defaults_need_no_server(tmp_path: Path) -> None:
     s = load_settings(data_dir=tmp_path)
     assert s.database_url == f"sqlite:///{tmp_path / 'sharedcenter.db'}"
     assert s.dicom_folder == tmp_path / "dicom" and s.object_folder == tmp_path / "objects"
-    assert s.broker_url == "filesystem://" and s.is_embedded_broker
+    assert s.broker_url == "filesystem://localhost//" and s.is_embedded_broker
     assert s.region_file.is_file()
 
 
