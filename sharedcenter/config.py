@@ -65,6 +65,20 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     token_ttl_hours: float = Field(default=12.0, gt=0)
 
+    #: the regional CA's folder (its key and the specialists' keys, encrypted, mode 0600)
+    ca_dir: Path | None = None
+    ca_name: str = "示范市区域医疗电子认证中心"
+    #: issue a specialist's certificate from the regional CA on first signing when they have none
+    signing_auto_enroll: bool = True
+    #: recognition rules per exam type (TOML); the reference periods in it are the region's choice
+    recognition_rules_file: Path = _PACKAGE_DATA / "recognition_rules.toml"
+    #: the recognition mark printed on recognized reports (互认标识), e.g. "HR" or a regional prefix
+    recognition_mark: str = Field(default="HR", min_length=1, max_length=32)
+    #: share of signed reports sampled for QC peer review
+    qc_sample_rate: float = Field(default=0.05, ge=0, le=1)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=50, ge=1)
+
     routine_window_hours: float = Field(default=24.0, gt=0)
     urgent_window_minutes: float = Field(default=60.0, gt=0)
     stat_window_minutes: float = Field(default=15.0, gt=0)
@@ -78,6 +92,8 @@ class Settings(BaseSettings):
             self.dicom_folder = self.data_dir / "dicom"
         if self.object_folder is None:
             self.object_folder = self.data_dir / "objects"
+        if self.ca_dir is None:
+            self.ca_dir = self.data_dir / "ca"
         if not self.broker_url:
             self.broker_url = "filesystem://localhost//"
         if self.env == "prod":
@@ -88,6 +104,8 @@ class Settings(BaseSettings):
             ]
             if weak:
                 raise ValueError(f"env=prod refuses the development placeholder for: {', '.join(weak)}")
+        if not self.recognition_rules_file.is_file():
+            raise ValueError(f"recognition_rules_file {self.recognition_rules_file} does not exist")
         if not self.region_file.is_file():
             raise ValueError(f"region_file {self.region_file} does not exist")
         return self

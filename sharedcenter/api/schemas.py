@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from sharedcenter.db.models import AIResult, Report, Study
 
-__all__ = ["AIResultOut", "LoginIn", "ReportIn", "ReportOut", "StudyOut", "ai_out", "report_out", "study_out"]
+__all__ = [
+    "AIResultOut",
+    "DecisionIn",
+    "DraftIn",
+    "LoginIn",
+    "RecognizedOut",
+    "ReportIn",
+    "ReportOut",
+    "StudyOut",
+    "ai_out",
+    "report_out",
+    "study_out",
+]
 
 
 class LoginIn(BaseModel):
@@ -21,6 +33,36 @@ class ReportIn(BaseModel):
     findings: str = Field(default="", max_length=20_000)
     impression: str = Field(min_length=1, max_length=20_000)
     amendment_reason: str | None = Field(default=None, max_length=2_000)
+
+
+class DraftIn(BaseModel):
+    """A report draft; ``amendment_reason`` is required to sign it when the study is signed already."""
+
+    findings: str = Field(default="", max_length=20_000)
+    impression: str = Field(min_length=1, max_length=20_000)
+    amendment_reason: str | None = Field(default=None, max_length=2_000)
+
+
+class DecisionIn(BaseModel):
+    """A member hospital's decision on a recognized result."""
+
+    entry_id: int
+    decision: Literal["accepted", "repeated"]
+    reason: str | None = Field(default=None, max_length=32)
+    comment: str = Field(default="", max_length=2_000)
+
+
+class RecognizedOut(BaseModel):
+    entry_id: int
+    report_id: int
+    exam: str
+    exam_name: str
+    center_code: str
+    mark: str
+    signed_at: dt.datetime | None
+    valid_until: dt.datetime
+    verification_url: str
+    study_reference: str
 
 
 class AIResultOut(BaseModel):
@@ -48,6 +90,9 @@ class ReportOut(BaseModel):
     signed_at: dt.datetime | None
     pdf_url: str | None
     pdf_sha256: str | None
+    content_sha256: str | None = None
+    verification_url: str | None = None
+    recognition_mark: str | None = None
 
 
 class StudyOut(BaseModel):
@@ -87,6 +132,8 @@ def report_out(row: Report) -> ReportOut:
         impression=row.impression, amendment_reason=row.amendment_reason,
         signed_by=row.signed_by.display_name if row.signed_by else None, signed_at=row.signed_at,
         pdf_url=f"/api/reports/{row.id}/pdf" if row.pdf_key else None, pdf_sha256=row.pdf_sha256,
+        content_sha256=row.content_sha256, recognition_mark=row.recognition_mark,
+        verification_url=f"/verify/{row.verification_id}" if row.verification_id else None,
     )
 
 

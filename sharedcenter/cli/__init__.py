@@ -6,6 +6,7 @@ import click
 
 from sharedcenter import __version__
 from sharedcenter.cli._admin import db, region, token, user
+from sharedcenter.cli._ca import ca, institution
 from sharedcenter.cli._demo import demo
 from sharedcenter.cli._orthanc import orthanc
 from sharedcenter.cli._run import serve, sync, worker
@@ -20,7 +21,7 @@ def cli() -> None:
     """sharedcenter: remote imaging and ECG reading for the county shared diagnostic centers."""
 
 
-for command in (db, region, user, token, serve, worker, sync, upload, demo, orthanc):
+for command in (db, region, user, token, serve, worker, sync, upload, demo, orthanc, ca, institution):
     cli.add_command(command)
 
 

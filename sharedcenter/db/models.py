@@ -29,12 +29,20 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Center",
+    "Institution",
+    "InstitutionToken",
     "Order",
+    "QcReview",
+    "RecognitionDecision",
+    "RecognitionEntry",
     "Report",
+    "SigningCertificate",
     "Site",
     "Study",
     "SyncCursor",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "utcnow",
 ]
 
@@ -198,6 +206,17 @@ class Report(Base):
     pdf_key: Mapped[str | None] = mapped_column(String(200))
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: the unguessable id in the QR code's verification URL (``/verify/{id}``)
+    verification_id: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
+    #: SHA-256 of the signed content (canonical JSON of what the report states)
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    signing_certificate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("signing_certificates.id", name="fk_reports_signing_certificate_id")
+    )
+    #: the recognition mark printed on the PDF (e.g. ``"HR"``), or None when not recognized at signing
+    recognition_mark: Mapped[str | None] = mapped_column(String(32))
+    pdf_sop_instance_uid: Mapped[str | None] = mapped_column(String(64))
+    sr_sop_instance_uid: Mapped[str | None] = mapped_column(String(64))
 
     study: Mapped[Study] = relationship(back_populates="reports")
     author: Mapped[User] = relationship(foreign_keys=[author_id])
@@ -231,6 +250,124 @@ class SyncCursor(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class SigningCertificate(Base):
+    """A specialist's X.509 signing certificate; the private key lives encrypted in a 0600 file."""
+
+    __tablename__ = "signing_certificates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    serial: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(400))
+    issuer: Mapped[str] = mapped_column(String(400))
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    cert_pem: Mapped[str] = mapped_column(Text)
+    key_path: Mapped[str] = mapped_column(String(500))
+    not_before: Mapped[dt.datetime] = mapped_column()
+    not_after: Mapped[dt.datetime] = mapped_column()
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Institution(Base):
+    """A member hospital that looks up recognized results (检查检验结果互认)."""
+
+    __tablename__ = "institutions"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class InstitutionToken(Base):
+    """An institution's API token; only its SHA-256 is stored."""
+
+    __tablename__ = "institution_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    institution_code: Mapped[str] = mapped_column(ForeignKey("institutions.code"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RecognitionEntry(Base):
+    """A signed report version offered for mutual recognition until ``valid_until``."""
+
+    __tablename__ = "recognition_entries"
+    __table_args__ = (Index("ix_recognition_patient", "patient_id", "exam"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), unique=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
+    patient_id: Mapped[str] = mapped_column(String(64))
+    exam: Mapped[str] = mapped_column(String(16))
+    center_code: Mapped[str] = mapped_column(ForeignKey("centers.code"))
+    mark: Mapped[str] = mapped_column(String(32))
+    recognized_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    valid_until: Mapped[dt.datetime] = mapped_column()
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    suspended_reason: Mapped[str | None] = mapped_column(Text)
+
+    report: Mapped[Report] = relationship()
+
+
+class RecognitionDecision(Base):
+    """A member hospital accepted a recognized result, or repeated the exam and said why."""
+
+    __tablename__ = "recognition_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("recognition_entries.id"), index=True)
+    institution_code: Mapped[str] = mapped_column(ForeignKey("institutions.code"))
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class QcReview(Base):
+    """A signed report sampled for peer review, and the reviewer's verdict."""
+
+    __tablename__ = "qc_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), unique=True)
+    sampled_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column()
+
+    report: Mapped[Report] = relationship()
+
+
+class WebhookEndpoint(Base):
+    """A clinic system's URL that receives report events, signed with its shared secret."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_code: Mapped[str] = mapped_column(ForeignKey("sites.code"), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint, retried until the endpoint acknowledges it with a 2xx."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"), index=True)
+    event: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 @event.listens_for(Session, "before_flush")

@@ -17,8 +17,11 @@ import io
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
+from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
@@ -27,7 +30,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
-from reportlab.platypus import Flowable, HRFlowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, HRFlowable, Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 __all__ = ["CHINA_STANDARD_TIME", "DEFAULT_FONT_PATH", "ReportDocument", "register_chinese_font", "render_report_pdf"]
 
@@ -61,6 +64,14 @@ class ReportDocument:
     report_id: int | str
     version: int
     verification_url: str
+    #: the recognition mark (e.g. ``"HR"``) when the examination is recognized region-wide
+    recognition_mark: str | None = None
+    #: a key image or ECG rhythm strip (PNG)
+    figure_png: bytes | None = None
+    figure_caption: str = ""
+    amendment_reason: str | None = None
+    #: the signer's certificate, as shown (subject and serial)
+    certificate_label: str = ""
 
 
 @functools.cache
@@ -146,27 +157,72 @@ def _styles(font: str) -> dict[str, ParagraphStyle]:
         "title": ParagraphStyle("title", parent=base, fontSize=20, leading=28, alignment=TA_CENTER),
         "heading": ParagraphStyle("heading", parent=base, fontSize=12.5, leading=20, spaceBefore=8),
         "note": ParagraphStyle("note", parent=base, fontSize=9, leading=13, textColor=colors.grey),
+        "mark": ParagraphStyle("mark", parent=base, fontSize=16, leading=20, alignment=TA_CENTER,
+                               textColor=colors.darkred),
     }
 
 
 def _story(doc: ReportDocument, styles: dict[str, ParagraphStyle]) -> list[Flowable]:
     """The report's flowables, top to bottom."""
     return [
-        Paragraph(_text(doc.center_name), styles["center"]),
-        Paragraph(_TITLE, styles["title"]),
+        _header(doc, styles),
         HRFlowable(width="100%", thickness=1.2, color=colors.black, spaceAfter=4),
         Paragraph("检查信息", styles["heading"]),
         _exam_table(doc, styles["body"]),
+        *_figure(doc, styles),
         *_section("所见", doc.findings, styles),
         *_section("诊断意见", doc.impression, styles),
+        *(_section("更正说明", doc.amendment_reason, styles) if doc.amendment_reason else []),
         *_section("AI 预阅摘要（人工智能初步结果，仅供参考，非诊断结论）", doc.ai_summary, styles, note=True),
-        Spacer(1, 8 * mm),
+        Spacer(1, 6 * mm),
         HRFlowable(width="100%", thickness=0.6, color=colors.black, spaceAfter=4),
+        _signature_block(doc, styles),
+    ]
+
+
+def _header(doc: ReportDocument, styles: dict[str, ParagraphStyle]) -> Table:
+    """Center name and title in the middle; the recognition mark, when given, at the right."""
+    mark = Paragraph(f"<b>{_text(doc.recognition_mark)}</b><br/>互认", styles["mark"]) if doc.recognition_mark else ""
+    title = [Paragraph(_text(doc.center_name), styles["center"]), Paragraph(_TITLE, styles["title"])]
+    table = Table([["", title, mark]], colWidths=[24 * mm, 126 * mm, 24 * mm])
+    style: list[tuple[Any, ...]] = [("VALIGN", (0, 0), (-1, -1), "MIDDLE")]
+    if doc.recognition_mark:
+        style.append(("BOX", (2, 0), (2, 0), 1.5, colors.darkred))
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def _figure(doc: ReportDocument, styles: dict[str, ParagraphStyle]) -> list[Flowable]:
+    if doc.figure_png is None:
+        return []
+    image = Image(io.BytesIO(doc.figure_png))
+    scale = min(170 * mm / image.imageWidth, 60 * mm / image.imageHeight)
+    image.drawWidth, image.drawHeight = image.imageWidth * scale, image.imageHeight * scale
+    return [Paragraph(_text(doc.figure_caption or "关键图像"), styles["heading"]), image]
+
+
+def _qr(url: str, size: float = 28 * mm) -> Drawing:
+    widget = QrCodeWidget(url, barLevel="M")
+    x0, y0, x1, y1 = widget.getBounds()
+    drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
+    drawing.add(widget)
+    return drawing
+
+
+def _signature_block(doc: ReportDocument, styles: dict[str, ParagraphStyle]) -> Table:
+    lines = [
         Paragraph(f"报告医师：{_text(doc.signer_name)}　　签署时间：{_when(doc.signed_at)}", styles["body"]),
         Paragraph(f"报告编号：{_text(str(doc.report_id))}　　版本：第 {doc.version} 版", styles["body"]),
+        *([Paragraph(f"签名证书：{_text(doc.certificate_label)}", styles["note"])] if doc.certificate_label else []),
         Paragraph(f"验证地址：{_text(doc.verification_url)}", styles["note"]),
-        Paragraph("本报告经医师电子签名；可通过上述验证地址核验报告真伪。", styles["note"]),
+        Paragraph("本报告经医师电子签名（PAdES）；扫描右侧二维码或访问验证地址核验报告真伪。", styles["note"]),
     ]
+    if doc.recognition_mark:
+        notice = "本检查（图像或波形及其规范化所见）在区域内互认，诊断结论由接诊医师结合病情判断。"
+        lines.append(Paragraph(f"互认标识 {_text(doc.recognition_mark)}：{notice}", styles["note"]))
+    table = Table([[lines, _qr(doc.verification_url)]], colWidths=[142 * mm, 32 * mm])
+    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
+    return table
 
 
 def _exam_table(doc: ReportDocument, style: ParagraphStyle) -> Table:

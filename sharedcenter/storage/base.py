@@ -12,7 +12,10 @@ import concurrent.futures
 import dataclasses
 from collections.abc import Iterator, Sequence
 
-__all__ = ["DicomStore", "ObjectStore", "StoredInstance", "StudyChange"]
+__all__ = ["DicomStore", "InstanceUids", "ObjectStore", "StoredInstance", "StudyChange"]
+
+#: (StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID)
+InstanceUids = tuple[str, str, str]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -47,8 +50,11 @@ class DicomStore(abc.ABC):
     name: str = "abstract"
 
     @abc.abstractmethod
-    def store(self, data: bytes) -> StoredInstance:
+    def store(self, data: bytes, uids: InstanceUids | None = None) -> StoredInstance:
         """Store one DICOM Part 10 file; storing the same SOP instance again is harmless.
+
+        ``uids`` are the file's (study, series, SOP instance) UIDs when the caller has read them
+        already; the store then need not parse the header again.
 
         Raises
         ------
@@ -72,17 +78,20 @@ class DicomStore(abc.ABC):
             No such instance.
         """
 
-    def store_many(self, items: Sequence[bytes], max_workers: int = 4) -> list[StoredInstance]:
+    def store_many(
+        self, items: Sequence[bytes], uids: Sequence[InstanceUids] | None = None, max_workers: int = 4
+    ) -> list[StoredInstance]:
         """Store several instances, up to ``max_workers`` at a time; results in the order given.
 
         Orthanc ingests instances in parallel HTTP threads, so a study's files need not wait on
         each other.  The first error is raised after the others have finished (each stored
         instance stays stored; storing it again is harmless).
         """
+        known: Sequence[InstanceUids | None] = uids if uids is not None else [None] * len(items)
         if len(items) <= 1 or max_workers <= 1:
-            return [self.store(data) for data in items]
+            return [self.store(data, u) for data, u in zip(items, known, strict=True)]
         pool = self._pool(max_workers)
-        futures = [pool.submit(self.store, data) for data in items]
+        futures = [pool.submit(self.store, data, u) for data, u in zip(items, known, strict=True)]
         concurrent.futures.wait(futures)
         return [f.result() for f in futures]
 

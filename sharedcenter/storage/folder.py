@@ -11,7 +11,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from sharedcenter.errors import InvalidInput, NotFound, StorageError
-from sharedcenter.storage.base import DicomStore, ObjectStore, StoredInstance, check_key
+from sharedcenter.storage.base import DicomStore, InstanceUids, ObjectStore, StoredInstance, check_key
 
 __all__ = ["FolderDicomStore", "FolderObjectStore"]
 
@@ -46,14 +46,17 @@ class FolderDicomStore(DicomStore):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def store(self, data: bytes) -> StoredInstance:
-        try:
-            ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-        except (InvalidDicomError, EOFError, ValueError, TypeError) as exc:
-            raise InvalidInput(f"not a DICOM Part 10 file: {exc}") from exc
-        study = _safe_uid(ds.get("StudyInstanceUID"), "StudyInstanceUID")
-        series = _safe_uid(ds.get("SeriesInstanceUID"), "SeriesInstanceUID")
-        sop = _safe_uid(ds.get("SOPInstanceUID"), "SOPInstanceUID")
+    def store(self, data: bytes, uids: InstanceUids | None = None) -> StoredInstance:
+        if uids is None:
+            try:
+                ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+            except (InvalidDicomError, EOFError, ValueError, TypeError) as exc:
+                raise InvalidInput(f"not a DICOM Part 10 file: {exc}") from exc
+            uids = (str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", "")),
+                    str(ds.get("SOPInstanceUID", "")))
+        study = _safe_uid(uids[0], "StudyInstanceUID")
+        series = _safe_uid(uids[1], "SeriesInstanceUID")
+        sop = _safe_uid(uids[2], "SOPInstanceUID")
         rel = f"{study}/{series}/{sop}.dcm"
         path = self.root / rel
         if path.exists():

@@ -31,9 +31,10 @@ from typing import Any
 import httpx
 import pydicom
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
 
 from sharedcenter.errors import InvalidInput, NotFound, StorageError, StorageUnavailable
-from sharedcenter.storage.base import DicomStore, StoredInstance, StudyChange
+from sharedcenter.storage.base import DicomStore, InstanceUids, StoredInstance, StudyChange
 
 __all__ = ["OrthancDicomStore"]
 
@@ -50,10 +51,13 @@ def _check_uid(value: object, what: str) -> str:
     return uid
 
 
+_UID_TAGS = [Tag("StudyInstanceUID"), Tag("SeriesInstanceUID"), Tag("SOPInstanceUID")]
+
+
 def _read_uids(data: bytes) -> tuple[str, str, str]:
     """Study, series and SOP instance UIDs of a Part 10 file (header only, pixels are not read)."""
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=_UID_TAGS)
     except (InvalidDicomError, EOFError, ValueError, TypeError, KeyError) as exc:
         raise InvalidInput(f"not a DICOM Part 10 file: {exc}") from exc
     return (
@@ -163,7 +167,7 @@ class OrthancDicomStore(DicomStore):
 
     # -- DicomStore ---------------------------------------------------------------------------
 
-    def store(self, data: bytes) -> StoredInstance:
+    def store(self, data: bytes, uids: InstanceUids | None = None) -> StoredInstance:
         """Store one Part 10 file; an instance Orthanc already holds comes back with ``new=False``.
 
         Raises
@@ -173,7 +177,7 @@ class OrthancDicomStore(DicomStore):
         StorageUnavailable
             Orthanc does not answer or fails with a 5xx status.
         """
-        study, series, sop = _read_uids(data)
+        study, series, sop = uids or _read_uids(data)
         body = self._json(
             "POST",
             "/instances",

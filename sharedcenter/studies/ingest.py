@@ -200,7 +200,9 @@ def _ingest_dicom_study(
     services: Services, session: Session, site: Site, uid: str, heads: list[_Header],
     study: Study | None, complete: bool, source: str, actor: str,
 ) -> IngestOutcome:
-    new_files = sum(stored.new for stored in services.dicom_store.store_many([h.file.data for h in heads]))
+    uids = [(str(h.ds.StudyInstanceUID), str(h.ds.SeriesInstanceUID), str(h.ds.SOPInstanceUID)) for h in heads]
+    stored = services.dicom_store.store_many([h.file.data for h in heads], uids)
+    new_files = sum(s.new for s in stored)
     created = study is None
     if study is None:
         study = create_study(services, session, site, StudyKind.DICOM, dicom_fields(heads[0].ds), source)
