@@ -90,6 +90,9 @@ def plan_upload(paths: Iterable[Path]) -> list[UploadBatch]:
         if kind == "dicom":
             studies.setdefault(_study_uid(path, head), []).append(path)
             used.add(path)
+        elif kind in ("zip", "hl7-aecg", "scp-ecg"):
+            used.add(path)
+            batches.append(UploadBatch([path], complete=True, group=f"ecg:{path}"))
         elif kind == "wfdb-header":
             group = [path] + [_signal(by_name, path, name) for name in wfdb_signal_files(path.read_bytes())]
             used.update(group)

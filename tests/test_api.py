@@ -151,3 +151,32 @@ def test_station_page_is_served(api: httpx.Client) -> None:
     page = api.get("/")
     assert page.status_code == 200 and "阅片工作站" in page.text
     assert api.get("/healthz").json()["status"] == "ok"
+
+
+def test_ecg_upload_returns_its_quality(api: httpx.Client, tmp_path: Path) -> None:
+    files = simulated_wfdb(tmp_path)
+    response = _upload(api, "tech", files)
+    assert response.status_code == 201, response.text
+    [study] = response.json()["studies"]
+    assert study["kind"] == "ecg" and study["quality"]["algorithm"] == "sharedcenter.ecg-quality"
+    assert study["quality"]["verdict"] in {"acceptable", "acceptable_with_warnings"}
+    assert set(study["quality"]["per_lead"]) >= {"I", "II", "V6"}
+    image = _upload(api, "tech", {"a.dcm": dicom_bytes()}).json()["studies"][0]
+    assert "quality" not in image
+
+
+def test_post_ecg_takes_one_recording(api: httpx.Client, tmp_path: Path) -> None:
+    from sharedcenter.ecg import read_ecg
+    from sharedcenter.ecg.scp import write_scp
+
+    scp = write_scp(read_ecg(simulated_wfdb(tmp_path)))
+    headers = login(api, "tech")
+    first = api.post("/api/ecg", headers=headers, files=[("files", ("cart-export", scp))])
+    assert first.status_code == 201, first.text
+    assert first.json()["kind"] == "ecg" and first.json()["quality"]["verdict"] != "repeat_recording"
+    again = api.post("/api/ecg", headers=headers, files=[("files", ("cart-export", scp))])
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    image = api.post("/api/ecg", headers=headers, files=[("files", ("ct.dcm", dicom_bytes()))])
+    assert image.status_code == 422 and "not a waveform" in image.text
+    other_site = api.post("/api/ecg", headers=headers, data={"site": "c01-t02"}, files=[("files", ("x", scp))])
+    assert other_site.status_code == 403

@@ -347,7 +347,7 @@ def test_header_that_is_not_wfdb() -> None:
 @settings(max_examples=150, deadline=None, database=None)
 @given(data=st.binary(max_size=600), name=st.sampled_from(["a.hea", "a.dat", "a.dcm", "a"]))
 def test_random_bytes_only_raise_invalid_input(data: bytes, name: str) -> None:
-    assert detect_format(name, data) in {None, "dicom", "wfdb-header"}
+    assert detect_format(name, data) in {None, "dicom", "wfdb-header", "zip", "hl7-aecg", "scp-ecg"}
     with pytest.raises(InvalidInput):
         read_ecg({name: data})
 

@@ -39,7 +39,10 @@ def run_path(client: httpx.Client, tmp_path: Path) -> None:
     assert {s["id"] for s in worklist} == {i for i, k in ids.items() if k == "ecg"}
     rates = {}
     for study in worklist:
-        [ai] = client.get(f"/api/studies/{study['id']}", headers=card).json()["ai_results"]
+        rows = client.get(f"/api/studies/{study['id']}", headers=card).json()["ai_results"]
+        [quality] = [row for row in rows if row["algorithm"] == "sharedcenter.ecg-quality"]  # stored at upload
+        assert quality["measurements"]["verdict"] in {"acceptable", "acceptable_with_warnings", "repeat_recording"}
+        [ai] = [row for row in rows if row["algorithm"] != "sharedcenter.ecg-quality"]
         assert ai["preliminary"] and ai["automatic"] and ai["preliminary_text"].startswith("【AI 预阅")
         rates[study["id"]] = ai["measurements"]["heart_rate_bpm"]
     assert abs(rates[sim] - 72) <= 3 and 40 < rates[dicom_ecg] < 120, rates

@@ -121,3 +121,58 @@ def test_wfdb_header_without_its_signal_file(services: Services, people: dict[st
     files = simulated_wfdb(tmp_path)
     with services.db.session() as session, pytest.raises(InvalidInput, match="needs signal file 'sim.dat'"):
         ingest_upload(services, session, "c01-t01", [UploadedFile("sim.hea", files["sim.hea"])])
+
+
+def test_every_ecg_format_becomes_one_study_with_its_quality(services: Services, people: dict[str, Principal],
+                                                            tmp_path: Path) -> None:
+    """WFDB (simulated), its zip, aECG, SCP-ECG (written from it) and a DICOM waveform in one upload."""
+    import io
+    import zipfile
+
+    from sharedcenter.db import AIResult
+    from sharedcenter.ecg import read_ecg
+    from sharedcenter.ecg.aecg import write_aecg
+    from sharedcenter.ecg.scp import write_scp
+
+    files = simulated_wfdb(tmp_path, seed=5)
+    record = read_ecg(files)
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        for name, data in simulated_wfdb(tmp_path / "z", name="zz", seed=6).items():
+            archive.writestr(name, data)
+    uploads = [UploadedFile(n, d) for n, d in files.items()] + [
+        UploadedFile("a.bin", write_aecg(record)), UploadedFile("b.bin", write_scp(record)),
+        UploadedFile("c.bin", zipped.getvalue()), UploadedFile("d.bin", dicom_bytes("waveform_ecg.dcm")),
+    ]
+    with services.db.session() as session:
+        outcomes = ingest_upload(services, session, "c01-t01", uploads)
+        assert [o.study.kind for o in outcomes] == ["ecg"] * 5
+        assert all(o.quality is not None and o.quality["verdict"] for o in outcomes)
+        ids = [o.study.id for o in outcomes]
+    with services.db.session() as session:
+        rows = session.scalars(select(AIResult).where(AIResult.study_id.in_(ids))).all()
+        assert sorted(r.study_id for r in rows) == sorted(ids)
+        assert {r.algorithm for r in rows} == {"sharedcenter.ecg-quality"}
+        assert {s.state for s in session.scalars(select(Study))} == {"received"}
+
+
+def test_bad_ecg_in_an_upload_stores_nothing(services: Services, people: dict[str, Principal],
+                                             tmp_path: Path) -> None:
+    files = simulated_wfdb(tmp_path)
+    before = _counts(services)
+    truncated = {"sim.hea": files["sim.hea"], "sim.dat": files["sim.dat"][:1000]}
+    with services.db.session() as session, pytest.raises(InvalidInput, match="promises"):
+        ingest_upload(services, session, "c01-t01", [UploadedFile(n, d) for n, d in truncated.items()])
+    with services.db.session() as session, pytest.raises(InvalidInput, match="not a waveform"):
+        ingest_upload(services, session, "c01-t01", [UploadedFile("x.zip", _zip_of("ct.dcm", dicom_bytes()))])
+    assert _counts(services) == before
+
+
+def _zip_of(name: str, data: bytes) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(name, data)
+    return out.getvalue()

@@ -8,6 +8,7 @@ from sharedcenter import __version__
 from sharedcenter.cli._admin import db, region, token, user
 from sharedcenter.cli._ca import ca, institution
 from sharedcenter.cli._demo import demo
+from sharedcenter.cli._ecg import ecg
 from sharedcenter.cli._orthanc import orthanc
 from sharedcenter.cli._run import serve, sync, worker
 from sharedcenter.cli._upload import upload
@@ -21,7 +22,7 @@ def cli() -> None:
     """sharedcenter: remote imaging and ECG reading for the county shared diagnostic centers."""
 
 
-for command in (db, region, user, token, serve, worker, sync, upload, demo, orthanc, ca, institution):
+for command in (db, region, user, token, serve, worker, sync, upload, demo, orthanc, ca, institution, ecg):
     cli.add_command(command)
 
 

@@ -23,17 +23,21 @@ from pydicom.errors import BytesLengthException, InvalidDicomError
 from sharedcenter.errors import InvalidInput
 
 __all__ = [
+    "AECG",
     "DICOM",
     "DICOM_ERRORS",
     "ECG_WAVEFORM_SOP_CLASSES",
     "WAVEFORM_SOP_CLASSES",
+    "SCP_ECG",
     "WFDB_HEADER",
+    "ZIP",
     "WfdbHeader",
     "WfdbSignalSpec",
     "check_plain_file_name",
     "detect_format",
     "is_dicom",
     "is_dicom_waveform",
+    "is_scp_ecg",
     "parse_dicom",
     "parse_wfdb_header",
     "wfdb_signal_files",
@@ -45,6 +49,12 @@ logger = logging.getLogger(__name__)
 DICOM = "dicom"
 #: Format name of a WFDB header (``.hea``) file.
 WFDB_HEADER = "wfdb-header"
+#: Format name of a zip archive (holding one ECG record).
+ZIP = "zip"
+#: Format name of an HL7 aECG XML document.
+AECG = "hl7-aecg"
+#: Format name of an SCP-ECG (EN 1064) file.
+SCP_ECG = "scp-ecg"
 
 #: The ECG waveform storage SOP classes (PS3.4 annex B.5).
 ECG_WAVEFORM_SOP_CLASSES: frozenset[str] = frozenset(
@@ -148,17 +158,38 @@ def detect_format(name: str, data: bytes) -> str | None:
     Returns
     -------
     str or None
-        :data:`DICOM`, :data:`WFDB_HEADER`, or ``None`` for anything else (a WFDB signal file,
-        an unknown format, garbage).
+        :data:`DICOM`, :data:`ZIP`, :data:`AECG`, :data:`SCP_ECG`, :data:`WFDB_HEADER`, or
+        ``None`` for anything else (a WFDB signal file, an unknown format, garbage).
     """
     if is_dicom(data):
         return DICOM
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return ZIP
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<") and b"AnnotatedECG" in head:
+        return AECG
+    if is_scp_ecg(data):
+        return SCP_ECG
     try:
         parse_wfdb_header(data)
     except InvalidInput as exc:
         logger.debug("%s is neither DICOM nor a WFDB header: %s", name, exc)
         return None
     return WFDB_HEADER
+
+
+def is_scp_ecg(data: bytes) -> bool:
+    """Whether ``data`` is laid out like an SCP-ECG file.
+
+    SCP-ECG has no magic number: the test is that bytes 3-6 give the file's length and that
+    section 0 (the pointer section) follows at byte 7 with a plausible length.
+    """
+    if len(data) < 6 + 16 + 10:
+        return False
+    declared = int.from_bytes(data[2:6], "little")
+    section_id = int.from_bytes(data[8:10], "little")
+    section_length = int.from_bytes(data[10:14], "little")
+    return declared == len(data) and section_id == 0 and 16 < section_length <= len(data) - 6
 
 
 def is_dicom_waveform(data: bytes) -> bool:

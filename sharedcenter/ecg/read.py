@@ -30,9 +30,12 @@ from pydicom.uid import UID
 from pydicom.valuerep import DT
 
 from sharedcenter.ecg.detect import (
+    AECG,
     DICOM,
     DICOM_ERRORS,
+    SCP_ECG,
     WFDB_HEADER,
+    ZIP,
     WfdbHeader,
     check_plain_file_name,
     detect_format,
@@ -40,10 +43,20 @@ from sharedcenter.ecg.detect import (
     parse_wfdb_header,
     wfdb_signal_files,
 )
-from sharedcenter.ecg.record import STANDARD_LEADS, EcgRecord
+from sharedcenter.ecg.record import STANDARD_LEADS, EcgRecord, FilterSettings, canonicalize
 from sharedcenter.errors import InvalidInput, UnsupportedFormat
 
-__all__ = ["normalize_lead_name", "read_dicom_waveform", "read_ecg", "read_wfdb"]
+__all__ = [
+    "MAX_ABS_MV",
+    "MAX_FS_HZ",
+    "MIN_FS_HZ",
+    "make_record",
+    "normalize_lead_name",
+    "read_dicom_waveform",
+    "read_ecg",
+    "read_wfdb",
+    "to_millivolts",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +77,11 @@ _WFDB_BYTES_PER_SAMPLE = {
     "310": Fraction(4, 3),
     "311": Fraction(4, 3),
 }
+#: Sampling rates an ECG can have (Hz); anything else is a corrupt or mislabelled file.
+MIN_FS_HZ = 50.0
+MAX_FS_HZ = 20000.0
+#: Larger than any real ECG voltage (mV): a sample beyond it means wrong units or corruption.
+MAX_ABS_MV = 100.0
 _WFDB_ERRORS = (ValueError, OSError, IndexError, KeyError, TypeError, EOFError, AttributeError)
 
 
@@ -85,7 +103,8 @@ def read_ecg(files: Mapping[str, bytes]) -> EcgRecord:
     Parameters
     ----------
     files
-        Plain file names to bytes: one DICOM waveform file, or one WFDB header with its signal
+        Plain file names to bytes: one DICOM waveform file, one HL7 aECG file, one SCP-ECG
+        file, one zip holding any of these or a WFDB record, or one WFDB header with its signal
         files.
 
     Returns
@@ -95,11 +114,14 @@ def read_ecg(files: Mapping[str, bytes]) -> EcgRecord:
     Raises
     ------
     UnsupportedFormat
-        No file is DICOM or a WFDB header.
+        No file is in a known ECG format.
     InvalidInput
         The files are not one recording, or the recording cannot be read (the message says why).
     """
     kinds = {name: detect_format(check_plain_file_name(name), data) for name, data in files.items()}
+    single = _read_single_file_format(files, kinds)
+    if single is not None:
+        return single
     dicoms = [name for name, kind in kinds.items() if kind == DICOM]
     headers = [name for name, kind in kinds.items() if kind == WFDB_HEADER]
     if dicoms:
@@ -110,7 +132,44 @@ def read_ecg(files: Mapping[str, bytes]) -> EcgRecord:
         return read_wfdb(_with_hea_name(files, headers[0]))
     if headers:
         raise InvalidInput(f"send one WFDB record at a time, got headers {', '.join(sorted(headers))}")
-    raise UnsupportedFormat(f"none of {', '.join(sorted(files)) or 'no files'} is a DICOM file or a WFDB header")
+    _raise_if_broken_wfdb_header(files)
+    names = ", ".join(sorted(files)) or "no files"
+    raise UnsupportedFormat(f"none of {names} is a known ECG format (DICOM, WFDB, HL7 aECG, SCP-ECG, zip)")
+
+
+def _raise_if_broken_wfdb_header(files: Mapping[str, bytes]) -> None:
+    """Name the problem of a file that starts like a WFDB header but is not a valid one."""
+    for name, data in files.items():
+        if not name.lower().endswith(".hea"):
+            continue
+        try:
+            parse_wfdb_header(data)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{name}: {exc}") from exc
+
+
+def _read_single_file_format(files: Mapping[str, bytes], kinds: Mapping[str, str | None]) -> EcgRecord | None:
+    """Read a zip, aECG or SCP-ECG upload (each must come alone); None for other formats."""
+    special = {name: kind for name, kind in kinds.items() if kind in (ZIP, AECG, SCP_ECG)}
+    if not special:
+        return None
+    if len(files) != 1:
+        raise InvalidInput(f"send a {', '.join(sorted(set(special.values())))} file on its own, got {len(files)} files")
+    [(name, kind)] = special.items()
+    if kind == ZIP:
+        from sharedcenter.ecg.zipped import unzip_record
+
+        inner = unzip_record(files[name])
+        if any(detect_format(inner_name, data) == ZIP for inner_name, data in inner.items()):
+            raise InvalidInput(f"{name}: a zip inside a zip is not accepted")
+        return read_ecg(inner)
+    if kind == AECG:
+        from sharedcenter.ecg.aecg import read_aecg
+
+        return read_aecg(files[name])
+    from sharedcenter.ecg.scp import read_scp
+
+    return read_scp(files[name])
 
 
 def read_wfdb(files: Mapping[str, bytes]) -> EcgRecord:
@@ -199,8 +258,8 @@ def _read_dicom_waveform(data: bytes) -> EcgRecord:
         raise InvalidInput(f"DICOM waveform has {values.shape[1]} channels but {len(channels)} definitions")
     names = [_dicom_channel_name(item, i) for i, item in enumerate(channels)]
     scales = [_dicom_channel_scale(item) for item in channels]
-    signal, leads, dropped = _to_millivolts(values, names, scales)
-    return _make_record(
+    signal, leads, dropped = to_millivolts(values, names, scales)
+    return make_record(
         signal,
         float(group.get("SamplingFrequency", 0) or 0),
         leads,
@@ -209,7 +268,30 @@ def _read_dicom_waveform(data: bytes) -> EcgRecord:
         patient_id=str(ds.get("PatientID", "")),
         patient_name=str(ds.get("PatientName", "")),
         metadata=_dicom_metadata(ds, group, index, dropped),
+        device=_dicom_device(ds),
+        filters=_dicom_filters(channels),
     )
+
+
+def _dicom_device(ds: Dataset) -> str:
+    """Manufacturer, model and serial number, as far as the file gives them."""
+    parts = (ds.get(keyword, "") for keyword in ("Manufacturer", "ManufacturerModelName", "DeviceSerialNumber"))
+    return " ".join(str(part).strip() for part in parts if str(part or "").strip())
+
+
+def _dicom_filters(channels: Sequence[Dataset]) -> FilterSettings:
+    """The first channel's filter settings (high-pass = FilterLowFrequency, low-pass = FilterHighFrequency)."""
+    if not channels:
+        return FilterSettings()
+
+    def value(keyword: str) -> float | None:
+        raw = channels[0].get(keyword)
+        try:
+            return float(raw) if raw not in (None, "") else None
+        except (TypeError, ValueError):
+            return None
+
+    return FilterSettings(value("FilterLowFrequency"), value("FilterHighFrequency"), value("NotchFilterFrequency"))
 
 
 # --- WFDB -------------------------------------------------------------------------------------
@@ -285,7 +367,7 @@ def _wfdb_to_ecg(record: wfdb.Record, header: WfdbHeader) -> EcgRecord:
     units = [str(unit or "mV") for unit in (record.units or ["mV"] * record.n_sig)]
     scales = [_MV_PER_UNIT.get(unit.strip().lower()) for unit in units]
     names = [str(name or f"ch{i + 1}") for i, name in enumerate(record.sig_name or [None] * record.n_sig)]
-    signal, leads, dropped = _to_millivolts(record.p_signal, names, scales)
+    signal, leads, dropped = to_millivolts(record.p_signal, names, scales)
     metadata: dict[str, Any] = {
         "record_name": header.record_name,
         "comments": list(record.comments or []),
@@ -293,7 +375,7 @@ def _wfdb_to_ecg(record: wfdb.Record, header: WfdbHeader) -> EcgRecord:
         "dropped_channels": dropped,
         "header_repaired": header.name_quirk,
     }
-    return _make_record(
+    return make_record(
         signal,
         float(record.fs or 0),
         leads,
@@ -319,7 +401,8 @@ def _dicom_channel_name(item: Dataset, index: int) -> str:
     """A channel's lead name: ChannelSourceSequence code meaning, else ChannelLabel."""
     source = item.get("ChannelSourceSequence")
     meaning = str(source[0].get("CodeMeaning", "")) if source else ""
-    label = meaning or str(item.get("ChannelLabel", ""))
+    label = str(item.get("ChannelLabel", "")) if meaning in ("", "Lead, unspecified") else meaning
+    label = label or meaning
     return normalize_lead_name(label) if label.strip() else f"ch{index + 1}"
 
 
@@ -359,7 +442,7 @@ def _dicom_metadata(ds: Dataset, group: Dataset, index: int, dropped: list[str])
 # --- shared -----------------------------------------------------------------------------------
 
 
-def _to_millivolts(
+def to_millivolts(
     values: npt.NDArray[Any], names: Sequence[str], scales: Sequence[float | None]
 ) -> tuple[npt.NDArray[np.float32], list[str], list[str]]:
     """Keep the voltage channels, scaled to mV; return (signal, lead names, dropped channel names)."""
@@ -372,7 +455,7 @@ def _to_millivolts(
     return signal, [normalize_lead_name(names[i]) for i in keep], dropped
 
 
-def _make_record(
+def make_record(
     signal: npt.NDArray[np.float32], fs: float, leads: Sequence[str], source_format: str, **extra: Any
 ) -> EcgRecord:
     """Validate samples and rate, then build the record."""
@@ -382,8 +465,17 @@ def _make_record(
     if bad.any():
         where = [leads[int(i)] for i in np.flatnonzero(bad.any(axis=0))]
         raise InvalidInput(f"ECG has {int(bad.sum())} missing (NaN) or infinite samples in lead(s) {', '.join(where)}")
-    if not (math.isfinite(fs) and fs > 0):
-        raise InvalidInput(f"ECG sampling frequency must be positive, got {fs}")
-    return EcgRecord(
+    if not (math.isfinite(fs) and MIN_FS_HZ <= fs <= MAX_FS_HZ):
+        raise InvalidInput(f"ECG sampling frequency {fs} Hz is outside {MIN_FS_HZ:g}-{MAX_FS_HZ:g} Hz")
+    peak = float(np.abs(signal).max())
+    if peak > MAX_ABS_MV:
+        worst = leads[int(np.abs(signal).max(axis=0).argmax())]
+        raise InvalidInput(
+            f"ECG amplitude {peak:.0f} mV in lead {worst} is absurd (limit {MAX_ABS_MV:g} mV): wrong units or corrupt"
+        )
+    if len(set(leads)) != len(leads):
+        raise InvalidInput(f"ECG names a lead twice: {', '.join(leads)}")
+    record = EcgRecord(
         signal=np.ascontiguousarray(signal), fs=fs, leads=tuple(leads), source_format=source_format, **extra
     )
+    return canonicalize(record)

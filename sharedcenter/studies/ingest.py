@@ -11,7 +11,9 @@ import dataclasses
 import hashlib
 import io
 import json
+import time
 from collections import defaultdict
+from typing import Any
 
 import pydicom
 from pydicom.tag import BaseTag, Tag
@@ -21,18 +23,25 @@ from sqlalchemy.orm import Session
 from sharedcenter.audit import record_event
 from sharedcenter.db.models import Site, Study
 from sharedcenter.ecg.detect import (
+    AECG,
     DICOM_ERRORS,
+    SCP_ECG,
     WAVEFORM_SOP_CLASSES,
+    ZIP,
     detect_format,
+    is_dicom,
     wfdb_signal_files,
 )
+from sharedcenter.ecg.quality import assess_quality
 from sharedcenter.ecg.read import read_ecg
-from sharedcenter.ecg.record import EcgRecord
+from sharedcenter.ecg.record import EcgRecord, record_to_bytes
+from sharedcenter.ecg.write import write_dicom_ecg
 from sharedcenter.enums import AuditAction, ExamType, Priority, StudyKind, StudyState
 from sharedcenter.errors import Conflict, InvalidInput, NotFound, UnsupportedFormat
 from sharedcenter.queue.base import enqueue_after_commit
 from sharedcenter.services import Services
 from sharedcenter.studies.orders import exam_for_modality, match_or_create_order
+from sharedcenter.studies.quality import record_quality
 
 __all__ = [
     "IngestOutcome",
@@ -54,6 +63,10 @@ _INGEST_TAGS: list[BaseTag] = [Tag(keyword) for keyword in (
 )]
 
 
+#: ECG formats that come as one file each (a zip carries a whole record)
+_SINGLE_FILE_ECG = frozenset({AECG, SCP_ECG, ZIP})
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class UploadedFile:
     name: str
@@ -66,6 +79,8 @@ class IngestOutcome:
     created: bool
     duplicate: bool
     new_files: int
+    #: the upload-time signal quality report of an ECG (``QualityReport.to_json()``)
+    quality: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -101,6 +116,9 @@ def split_upload(files: list[UploadedFile]) -> tuple[list[_Header], list[dict[st
                 ecgs.append({f.name: f.data})
             else:
                 images.append(head)
+        elif kind in _SINGLE_FILE_ECG:
+            used.add(f.name)
+            ecgs.append({f.name: f.data})
         elif kind == "wfdb-header":
             group = {f.name: f.data}
             for sig in wfdb_signal_files(f.data):
@@ -239,37 +257,61 @@ def ecg_record_key(files: dict[str, bytes]) -> str:
     return _sha256(manifest.encode())
 
 
+def _ecg_dicom(files: dict[str, bytes], key: str, record: EcgRecord) -> bytes:
+    """The DICOM waveform for the DICOM store: the upload itself if it was one, else written from the record."""
+    if len(files) == 1:
+        [data] = files.values()
+        if is_dicom(data):
+            return data
+    return write_dicom_ecg(record, seed=key)
+
+
 def _store_ecg_originals(services: Services, key: str, files: dict[str, bytes], record: EcgRecord) -> None:
+    """Originals under their hash, the canonical record and a manifest beside them, the waveform in the DICOM store."""
     store = services.object_store
     hashes = {}
     for name, data in files.items():
         digest = hashes[name] = _sha256(data)
         if not store.exists(f"ecg/original/{digest}"):
             store.put(f"ecg/original/{digest}", data)
+    store.put(f"ecg/records/{key}.npz", record_to_bytes(record))
+    stored = services.dicom_store.store(_ecg_dicom(files, key, record))
     manifest = {
         "files": hashes, "format": record.source_format, "fs": record.fs, "leads": list(record.leads),
-        "samples": int(record.signal.shape[0]),
+        "samples": int(record.signal.shape[0]), "canonical": f"ecg/records/{key}.npz",
+        "derived_leads": list(record.derived_leads), "dicom": {"store_id": stored.store_id},
     }
     store.put(f"ecg/records/{key}.json", json.dumps(manifest, sort_keys=True).encode(), "application/json")
+
+
+def _quality(record: EcgRecord) -> dict[str, Any]:
+    start = time.perf_counter()
+    quality = assess_quality(record).to_json()
+    quality["timings"] = {"quality_s": round(time.perf_counter() - start, 4)}
+    return quality
 
 
 def ingest_ecg(
     services: Services, session: Session, site_code: str, files: dict[str, bytes], *,
     source: str = "upload", actor: str = "system", record: EcgRecord | None = None,
+    quality: dict[str, Any] | None = None,
 ) -> IngestOutcome:
     """Store one ECG record's original bytes under their content hash and create its study.
 
-    ``record`` is the already parsed form of ``files``, when the caller has it.
+    ``record`` is the already parsed form of ``files`` and ``quality`` its quality report, when
+    the caller has them.  The quality report is stored as an AIResult row (algorithm
+    ``sharedcenter.ecg-quality``) in the same transaction, without changing the study's state.
     """
     site = _active_site(session, site_code)
     record = record if record is not None else read_ecg(files)
+    quality = quality if quality is not None else _quality(record)
     key = ecg_record_key(files)
     study = session.scalar(select(Study).where(Study.ecg_record_key == key))
     if study is not None:
         if study.site_code != site.code:
             raise Conflict("this ECG record was already received from another site")
         record_event(session, actor, AuditAction.STUDY_DUPLICATE, "study", study.id, study_id=study.id)
-        return IngestOutcome(study, created=False, duplicate=True, new_files=0)
+        return IngestOutcome(study, created=False, duplicate=True, new_files=0, quality=quality)
     _store_ecg_originals(services, key, files, record)
     fields = {"accession": "", "patient_id": record.patient_id, "patient_name": record.patient_name,
               "modality": "ECG", "description": f"{len(record.leads)}-lead ECG, {record.duration_s:.0f} s"}
@@ -278,8 +320,9 @@ def ingest_ecg(
     session.flush()
     record_event(session, actor, AuditAction.STUDY_RECEIVED, "study", study.id, study_id=study.id,
                  detail={"ecg_record_key": key, "format": record.source_format, "source": source})
+    record_quality(session, study.id, quality)
     _queue_if_waiting(services, session, study, actor)
-    return IngestOutcome(study, created=True, duplicate=False, new_files=len(files))
+    return IngestOutcome(study, created=True, duplicate=False, new_files=len(files), quality=quality)
 
 
 def ingest_upload(
@@ -289,10 +332,11 @@ def ingest_upload(
     """Ingest a mixed upload: DICOM images and ECG records in any of the known formats."""
     images, ecgs = split_upload(files)
     records = [read_ecg(group) for group in ecgs]  # check every ECG before storing anything
+    qualities = [_quality(record) for record in records]
     outcomes = (_ingest_headers(services, session, site_code, images, complete=complete, source="upload",
                                 actor=actor) if images else [])
     outcomes += [
-        ingest_ecg(services, session, site_code, group, actor=actor, record=record)
-        for group, record in zip(ecgs, records, strict=True)
+        ingest_ecg(services, session, site_code, group, actor=actor, record=record, quality=quality)
+        for group, record, quality in zip(ecgs, records, qualities, strict=True)
     ]
     return outcomes

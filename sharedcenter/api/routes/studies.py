@@ -36,7 +36,7 @@ def _ingest(services: Services, principal: Principal, site_code: str, files: lis
         outcomes = ingest_upload(services, session, site_code, files, complete=complete, actor=principal.actor)
         body = [
             {**study_out(o.study).model_dump(mode="json"), "created": o.created, "duplicate": o.duplicate,
-             "new_files": o.new_files}
+             "new_files": o.new_files, **({"quality": o.quality} if o.quality is not None else {})}
             for o in outcomes
         ]
     return body, any(o.created for o in outcomes)
