@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     qc_sample_rate: float = Field(default=0.05, ge=0, le=1)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_max_attempts: int = Field(default=50, ge=1)
+    #: first retry delay of a webhook delivery; each further attempt waits twice as long (at most 1 h)
+    webhook_backoff_s: float = Field(default=10.0, gt=0)
 
     routine_window_hours: float = Field(default=24.0, gt=0)
     urgent_window_minutes: float = Field(default=60.0, gt=0)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
 import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -105,3 +107,29 @@ def login(client: httpx.Client, username: str) -> dict[str, str]:
     assert response.status_code == 200, response.text
     client.cookies.clear()
     return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    """Answers with the next status of the server's script (500 first, then 200) and keeps the requests."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        server: Any = self.server
+        server.received.append((dict(self.headers), body))
+        self.send_response(server.statuses.pop(0) if server.statuses else 200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # keep pytest output quiet
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    server: Any = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    server.received, server.statuses = [], [500, 200]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    yield server
+    server.shutdown()
+    thread.join(timeout=5)

@@ -3,7 +3,11 @@ upload -> pre-read -> worklist -> sign -> the clinic sees the report, all throug
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -60,7 +64,22 @@ def run_path(client: httpx.Client, tmp_path: Path) -> None:
     assert _states(client, tech)[target] == "signed"
 
 
-def test_embedded_path(services: Services, people: dict[str, Principal], tmp_path: Path) -> None:
+def test_embedded_path(services: Services, people: dict[str, Principal], tmp_path: Path, receiver: Any) -> None:
+    """...and the clinic's own system hears about it: signed webhooks delivered by the worker process."""
+    receiver.statuses = [503]  # the clinic's system is down at first: the worker retries
+    services.settings.webhook_backoff_s = 0.5
     with worker_process(services.settings, tmp_path / "worker.log"), serve_api(services) as url, \
             httpx.Client(base_url=url, timeout=60) as client:
+        hook = {"site_code": "c01-t01", "url": receiver.url, "secret": "clinic-secret-0123456789"}
+        assert client.post("/api/webhooks", headers=login(client, "admin"), json=hook).status_code == 201
         run_path(client, tmp_path)
+        events = poll(lambda: _events(receiver) >= {"preliminary-ready", "final-ready"} and _events(receiver), 60,
+                      "the webhooks to arrive")
+        assert "preliminary-ready" in events
+    for headers, raw in receiver.received:
+        digest = hmac.new(b"clinic-secret-0123456789", raw, hashlib.sha256).hexdigest()
+        assert headers["X-SharedCenter-Signature"] == f"sha256={digest}"
+
+
+def _events(receiver: Any) -> set[str]:
+    return {json.loads(raw)["event"] for _, raw in receiver.received[1:]}  # the first answer was 503

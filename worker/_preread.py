@@ -68,7 +68,7 @@ def run_preread(services: Services, study_id: int) -> str:
         fail(services, study_id, str(exc))
         return "failed"
     with services.db.session() as session:
-        record_preread(session, study_id, result.to_json())
+        record_preread(session, study_id, result.to_json(), queue=services.queue)
     logger.info("study %s pre-read by %s %s in %.3f s", study_id, result.algorithm, result.version,
                 result.timings.get("total_s", 0.0))
     return "stored"

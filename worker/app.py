@@ -10,10 +10,10 @@ from celery.signals import task_postrun, task_prerun
 
 from sharedcenter.audit import correlation_id
 from sharedcenter.config import Settings
-from sharedcenter.errors import InvalidInput, NotFound, StorageUnavailable
-from sharedcenter.queue.celery import PREREAD_TASK, make_celery
+from sharedcenter.errors import InvalidInput, NotFound, StorageError, StorageUnavailable
+from sharedcenter.queue.celery import EXPORT_TASK, PREREAD_TASK, WEBHOOK_TASK, make_celery
 from sharedcenter.services import Services
-from worker import _preread
+from worker import _export, _preread, _webhooks
 
 __all__ = ["create_worker_app"]
 
@@ -50,6 +50,24 @@ def create_worker_app(settings: Settings) -> Celery:
     )
     def preread(self: Task, study_id: int) -> str:
         return _preread.run_preread(services.get(), int(study_id))
+
+    @app.task(  # type: ignore[untyped-decorator]
+        name=EXPORT_TASK, acks_late=True, autoretry_for=(StorageError,), retry_backoff=5, retry_backoff_max=600,
+        retry_jitter=True, max_retries=settings.task_default_retries * 4, throws=(NotFound, InvalidInput),
+    )
+    def export_report(report_id: int) -> str:
+        """Retry of a signed report's DICOM export (the store did not answer at signing)."""
+        return _export.run_export(services.get(), int(report_id))
+
+    @app.task(  # type: ignore[untyped-decorator]
+        name=WEBHOOK_TASK, bind=True, acks_late=True, max_retries=None, throws=(NotFound,),
+    )
+    def deliver_webhook(self: Task, delivery_id: int) -> str:
+        """One attempt; a refused or failed one is retried after the recorded back-off."""
+        outcome = _webhooks.run_delivery(services.get(), int(delivery_id))
+        if outcome.retry_in is not None:
+            raise self.retry(countdown=outcome.retry_in)
+        return "delivered" if outcome.delivered else "given-up"
 
     app.conf.sharedcenter_services = services
     return app

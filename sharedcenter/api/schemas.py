@@ -10,6 +10,10 @@ from pydantic import BaseModel, Field
 from sharedcenter.db.models import AIResult, Report, Study
 
 __all__ = [
+    "QcReviewIn",
+    "QcReviewOut",
+    "WebhookEndpointIn",
+    "WebhookEndpointOut",
     "AIResultOut",
     "DecisionIn",
     "DraftIn",
@@ -150,3 +154,38 @@ def study_out(row: Study, *, detail: bool = False) -> StudyOut:
         out.ai_results = [ai_out(a) for a in row.ai_results]
         out.reports = [report_out(r) for r in row.reports]
     return out
+
+
+class QcReviewIn(BaseModel):
+    """A QC reviewer's verdict on a sampled report."""
+
+    report_id: int
+    verdict: Literal["agree", "minor", "major"]
+    comment: str = Field(default="", max_length=4000)
+
+
+class QcReviewOut(BaseModel):
+    report_id: int
+    study_id: int
+    center_code: str
+    version: int
+    sampled_at: dt.datetime
+    verdict: str | None
+    comment: str
+    reviewed_at: dt.datetime | None
+    pdf_url: str | None
+
+
+class WebhookEndpointIn(BaseModel):
+    """A clinic system's webhook URL and the shared secret its signatures use."""
+
+    site_code: str = Field(min_length=1, max_length=64)
+    url: str = Field(min_length=8, max_length=500)
+    secret: str = Field(min_length=16, max_length=128)
+
+
+class WebhookEndpointOut(BaseModel):
+    id: int
+    site_code: str
+    url: str
+    active: bool

@@ -370,12 +370,21 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+#: bookkeeping of the DICOM export, filled once after signing (the export may be retried later)
+_EXPORT_UIDS = frozenset({"pdf_sop_instance_uid", "sr_sop_instance_uid"})
+
+
+def _fills_export_uid(key: str, old: Any) -> bool:
+    return key in _EXPORT_UIDS and not any(v is not None for v in (old or []))
+
+
 @event.listens_for(Session, "before_flush")
 def _refuse_signed_report_changes(session: Session, _ctx: object, _instances: object) -> None:
     """A signed report version never changes or disappears: the ORM refuses it before SQL runs.
 
-    The only change allowed to a signed row is ``status`` ``signed -> superseded`` when an
-    amendment replaces it; its content stays as signed.
+    The only changes allowed to a signed row are ``status`` ``signed -> superseded`` when an
+    amendment replaces it, and filling the DICOM export's SOP instance UIDs once (None -> UID);
+    its content stays as signed.
     """
     for obj in list(session.dirty) + list(session.deleted):
         if not isinstance(obj, Report):
@@ -387,7 +396,8 @@ def _refuse_signed_report_changes(session: Session, _ctx: object, _instances: ob
             continue
         if obj in session.deleted:
             raise ReportLocked(f"report {obj.id} (version {obj.version}) is signed and cannot be deleted")
-        changed = [a.key for a in state.attrs if a.key != "status" and a.history.has_changes()]
+        changed = [a.key for a in state.attrs if a.key != "status" and a.history.has_changes()
+                   and not _fills_export_uid(a.key, a.history.deleted)]
         if changed or obj.status not in (ReportStatus.SIGNED.value, ReportStatus.SUPERSEDED.value):
             raise ReportLocked(
                 f"report {obj.id} (version {obj.version}) is signed and cannot change "

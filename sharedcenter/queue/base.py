@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import Callable
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from sharedcenter.enums import StudyKind
 
-__all__ = ["TaskQueue", "enqueue_after_commit"]
+__all__ = ["TaskQueue", "call_after_commit", "enqueue_after_commit"]
 
 logger = logging.getLogger(__name__)
 _PENDING = "sharedcenter.pending_tasks"
@@ -27,6 +28,14 @@ class TaskQueue(abc.ABC):
     @abc.abstractmethod
     def send_preread(self, study_id: int, kind: StudyKind) -> None:
         """Queue the pre-read of a study (idempotent on the worker side)."""
+
+    def send_report_export(self, report_id: int) -> None:
+        """Queue writing a signed report version into the DICOM store again (``cpu`` queue)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot queue report exports")
+
+    def send_webhook(self, delivery_id: int, countdown: float = 0.0) -> None:
+        """Queue one attempt of a webhook delivery, ``countdown`` seconds from now (``cpu`` queue)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot queue webhook deliveries")
 
 
 def _flush_pending(session: Session) -> None:
@@ -50,3 +59,27 @@ def enqueue_after_commit(session: Session, queue: TaskQueue, study_id: int, kind
     if not event.contains(session, "after_commit", _flush_pending):
         event.listen(session, "after_commit", _flush_pending)
         event.listen(session, "after_rollback", _drop_pending)
+
+
+_CALLS = "sharedcenter.pending_calls"
+
+
+def _run_calls(session: Session) -> None:
+    calls: dict[str, Callable[[], None]] = session.info.pop(_CALLS, {})
+    for key, call in calls.items():
+        try:
+            call()
+        except Exception:  # the rows stay; their sweep or a later event sends them again
+            logger.exception("could not send %s after commit", key)
+
+
+def _drop_calls(session: Session) -> None:
+    session.info.pop(_CALLS, None)
+
+
+def call_after_commit(session: Session, key: str, call: Callable[[], None]) -> None:
+    """Run ``call`` (e.g. sending a task) once ``session`` commits, once per ``key``; drop it on rollback."""
+    session.info.setdefault(_CALLS, {})[key] = call
+    if not event.contains(session, "after_commit", _run_calls):
+        event.listen(session, "after_commit", _run_calls)
+        event.listen(session, "after_rollback", _drop_calls)

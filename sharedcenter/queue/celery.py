@@ -14,9 +14,19 @@ from sharedcenter.config import Settings
 from sharedcenter.enums import StudyKind
 from sharedcenter.queue.base import TaskQueue
 
-__all__ = ["PREREAD_TASK", "QUEUE_FOR_KIND", "CeleryTaskQueue", "celery_config", "make_celery"]
+__all__ = [
+    "EXPORT_TASK",
+    "PREREAD_TASK",
+    "QUEUE_FOR_KIND",
+    "WEBHOOK_TASK",
+    "CeleryTaskQueue",
+    "celery_config",
+    "make_celery",
+]
 
 PREREAD_TASK = "worker.preread"
+EXPORT_TASK = "worker.export_report"
+WEBHOOK_TASK = "worker.deliver_webhook"
 #: ECG pre-reads are light CPU work; imaging pre-reads run the image models on the GPU workers.
 QUEUE_FOR_KIND = {StudyKind.ECG: "cpu", StudyKind.DICOM: "gpu"}
 
@@ -81,3 +91,15 @@ class CeleryTaskQueue(TaskQueue):
             queue=QUEUE_FOR_KIND[StudyKind(kind)],
             headers={"correlation_id": correlation_id.get()},
         )
+
+    def send_report_export(self, report_id: int) -> None:
+        from sharedcenter.audit import correlation_id
+
+        self.app.send_task(EXPORT_TASK, args=(report_id,), queue="cpu",
+                           headers={"correlation_id": correlation_id.get()})
+
+    def send_webhook(self, delivery_id: int, countdown: float = 0.0) -> None:
+        from sharedcenter.audit import correlation_id
+
+        self.app.send_task(WEBHOOK_TASK, args=(delivery_id,), queue="cpu", countdown=countdown or None,
+                           headers={"correlation_id": correlation_id.get()})

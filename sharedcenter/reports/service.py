@@ -195,11 +195,29 @@ def _finalise(services: Services, session: Session, study: Study, report: Report
 
 def _after_signing(services: Services, session: Session, study: Study, report: Report,
                    previous: list[Report]) -> None:
-    """Hand the signed version on: the recognition registry (superseded entries withdrawn)."""
+    """Hand the signed version on: the recognition registry (superseded entries withdrawn), the QC
+    sample, the DICOM store (now, or queued when it does not answer)."""
+    from sharedcenter.qc import sample_report
     from sharedcenter.recognition.service import register_report, withdraw_reports
+    from sharedcenter.reports.export import export_or_queue
 
     withdraw_reports(session, [r.id for r in previous], f"superseded by version {report.version}")
     register_report(services, session, study, report)
+    sample_report(session, report, services.settings.qc_sample_rate)
+    export_or_queue(services, session, report)
+    _notify_final(services, session, study, report)
+
+
+def _notify_final(services: Services, session: Session, study: Study, report: Report) -> None:
+    """The clinic's webhook: the final (or amended) report is ready."""
+    from sharedcenter.reports.content import verification_url
+    from sharedcenter.webhooks import WebhookEvent, emit_event
+
+    emit_event(services.queue, session, study.site_code, WebhookEvent.FINAL_READY, {
+        "study_id": study.id, "patient_id": study.patient_id, "report_id": report.id, "version": report.version,
+        "amendment_reason": report.amendment_reason, "pdf_sha256": report.pdf_sha256,
+        "pdf_url": f"{services.settings.public_url.rstrip('/')}/api/reports/{report.id}/pdf",
+        "verification_url": verification_url(services, report), "impression": report.impression})
 
 
 def get_report(session: Session, principal: Principal, report_id: int) -> Report:

@@ -50,11 +50,13 @@ def begin_preread(session: Session, study_id: int) -> PrereadJob | None:
     return PrereadJob(study.id, StudyKind(study.kind), study.study_instance_uid, study.ecg_record_key)
 
 
-def record_preread(session: Session, study_id: int, result: dict[str, Any]) -> AIResult:
+def record_preread(session: Session, study_id: int, result: dict[str, Any], queue: TaskQueue | None = None) -> AIResult:
     """Store a pre-read (the ``PrereadResult.to_json()`` form) and move the study to ``preread``.
 
     Idempotent: the same algorithm version stored twice keeps the first result.  A study that a
-    specialist already took on keeps its state; the result is stored beside it.
+    specialist already took on keeps its state; the result is stored beside it.  A new result tells
+    the site's webhooks (preliminary-ready, and critical-finding when it makes the study critical);
+    they are sent on ``queue`` after commit, or by the pending sweep when no queue is given.
     """
     study = session.get(Study, study_id, with_for_update=True)
     if study is None:
@@ -74,6 +76,8 @@ def record_preread(session: Session, study_id: int, result: dict[str, Any]) -> A
         record_event(session, WORKER, AuditAction.PREREAD_STORED, "study", study_id, study_id=study_id,
                      detail={"algorithm": row.algorithm, "version": row.algorithm_version,
                              "critical": row.critical})
+        session.flush()
+        _notify_preread(session, queue, study, row)
     study.critical = study.critical or row.critical
     if study.state in _RUNNABLE:
         if study.state != StudyState.PREREADING.value:
@@ -82,6 +86,18 @@ def record_preread(session: Session, study_id: int, result: dict[str, Any]) -> A
     study.error = None
     session.flush()
     return row
+
+
+def _notify_preread(session: Session, queue: TaskQueue | None, study: Study, row: AIResult) -> None:
+    from sharedcenter.webhooks import WebhookEvent, emit_event
+
+    data = {"study_id": study.id, "patient_id": study.patient_id, "ai_result_id": row.id,
+            "algorithm": row.algorithm, "version": row.algorithm_version, "preliminary": True,
+            "preliminary_text": row.preliminary_text, "critical": row.critical}
+    emit_event(queue, session, study.site_code, WebhookEvent.PRELIMINARY_READY, data)
+    if row.critical and not study.critical:
+        emit_event(queue, session, study.site_code, WebhookEvent.CRITICAL_FINDING,
+                   {**data, "findings": [f for f in row.findings if isinstance(f, dict) and f.get("critical")]})
 
 
 def fail_preread(session: Session, study_id: int, reason: str) -> None:

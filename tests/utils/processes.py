@@ -17,7 +17,7 @@ __all__ = ["poll", "settings_env", "worker_process"]
 
 _KEYS = ("env", "data_dir", "secret_key", "database_url", "dicom_store", "orthanc_url", "orthanc_user",
          "orthanc_password", "object_store", "s3_endpoint", "s3_access_key", "s3_secret_key", "s3_bucket",
-         "broker_url")
+         "broker_url", "webhook_backoff_s")
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
