@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 TORCH := torch==2.13.0
 APT_PACKAGES := orthanc orthanc-dicomweb orthanc-python dcmtk dicom3tools \
-                fonts-wqy-zenhei fonts-noto-cjk poppler-utils
+                fonts-wqy-zenhei fonts-noto-cjk poppler-utils chromium
 ARGS ?=
 
 .PHONY: install system-packages test lint demo

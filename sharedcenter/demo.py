@@ -41,6 +41,7 @@ DEMO_USERS = [
     ("rad_demo", "radiologist", None, "c01-img", "影像中心 王医生"),
     ("card_demo", "cardiologist", None, "c01-ecg", "心电中心 陈医生"),
     ("qc_demo", "qc", None, "city", "市中心 质控 赵老师"),
+    ("city_rad_demo", "radiologist", None, "city", "市中心 影像会诊专家 孙主任"),
     ("admin_demo", "admin", None, "city", "管理员"),
 ]
 _PENDING = {"received", "prereading"}

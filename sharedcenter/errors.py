@@ -14,7 +14,8 @@ CLI: message and non-zero exit).  Where a built-in fits, the error also subclass
     ├── PermissionDenied (+ PermissionError)     outside the caller's role or scope (403)
     ├── Conflict                                 the record's state forbids the action (409)
     │   ├── InvalidTransition                    study state machine refuses the move
-    │   └── ReportLocked                         a signed report version cannot change
+    │   ├── ReportLocked                         a signed report version cannot change
+    │   └── StudyClaimed                         another reader holds the study's reading lease
     └── StorageError (+ OSError)                 a storage back end failed
         └── StorageUnavailable (+ ConnectionError)   transient: retry later, nothing is lost
 """
@@ -33,6 +34,7 @@ __all__ = [
     "SharedCenterError",
     "StorageError",
     "StorageUnavailable",
+    "StudyClaimed",
     "UnsupportedFormat",
     "UploadTooLarge",
 ]
@@ -80,6 +82,10 @@ class InvalidTransition(Conflict):
 
 class ReportLocked(Conflict):
     """A signed report version never changes; amend it with a new version instead."""
+
+
+class StudyClaimed(Conflict):
+    """Another reader holds the study's reading lease; it cannot be drafted, signed or claimed now."""
 
 
 class StorageError(SharedCenterError, OSError):

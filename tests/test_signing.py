@@ -128,3 +128,39 @@ def _asn1(cert: object) -> object:
     from cryptography.hazmat.primitives import serialization
 
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))  # type: ignore[attr-defined]
+
+
+def test_certificates_from_a_real_ca_are_imported_and_used(api: httpx.Client, services: Services,
+                                                          tmp_path: Path) -> None:
+    """A region with its own CA: the specialist's PKCS#12 is imported, their reports are signed with it
+    and verify against that CA's root once it is trusted."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    from sharedcenter.signing.keys import key_passphrase, read_private_key
+
+    other = RegionalCA(tmp_path / "province-ca", "province-secret")
+    root = other.init("示范省电子认证服务中心")
+    issued = other.issue("rad", "rad 医生", "东川县人民医院远程影像诊断中心")
+    key = read_private_key(issued.key_path, key_passphrase("province-secret", issued.key_path.name))
+    p12 = tmp_path / "rad.p12"
+    p12.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"rad", key, issued.certificate, None, serialization.BestAvailableEncryption(b"p12-pass")))  # type: ignore[arg-type]
+    root_pem = tmp_path / "root.pem"
+    root_pem.write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    settings = services.settings
+    assert sc(settings, "ca", "init").returncode == 0  # the region's time-stamping service stays its own
+    wrong = sc(settings, "ca", "import", "rad", str(p12), SHAREDCENTER_PKCS12_PASSWORD="nope")
+    assert wrong.returncode == 2 and "pkcs12" in wrong.stderr
+    out = sc(settings, "ca", "import", "rad", str(p12), "--trust", str(root_pem),
+             SHAREDCENTER_PKCS12_PASSWORD="p12-pass")
+    assert out.returncode == 0, out.stderr
+    _, pdf = signed_pdf(api)
+    check = verify_pdf(pdf, trust_roots(settings))
+    assert check.ok, check.problem
+    from sharedcenter.signing import regional_ca
+
+    assert not verify_pdf(pdf, [regional_ca(settings).certificate()]).trusted  # only the province root vouches
+    reader = PdfFileReader(io.BytesIO(pdf))
+    signer = reader.embedded_signatures[0].signer_cert
+    assert signer.serial_number == issued.certificate.serial_number

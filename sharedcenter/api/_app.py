@@ -15,7 +15,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sharedcenter import __version__
 from sharedcenter.api._errors import install_error_handlers
-from sharedcenter.api.routes import auth, ecg, fhir, internal, qc, recognition, reports, studies, verify, webhooks
+from sharedcenter.api.routes import (
+    auth,
+    clinic,
+    ecg,
+    fhir,
+    internal,
+    qc,
+    recognition,
+    reports,
+    station,
+    studies,
+    verify,
+    viewer,
+    webhooks,
+)
 from sharedcenter.audit import correlation_id
 from sharedcenter.errors import SharedCenterError
 from sharedcenter.services import Services
@@ -105,7 +119,8 @@ def create_app(services: Services, *, background: bool = True) -> FastAPI:
     app.state.sync_wakeup = threading.Event()
     install_error_handlers(app)
     for router in (auth.router, studies.router, ecg.router, reports.router, verify.router, recognition.router,
-                   fhir.router, qc.router, webhooks.router, internal.router, web_router):
+                   fhir.router, qc.router, webhooks.router, station.router, viewer.router, clinic.router,
+                   internal.router, web_router):
         app.include_router(router)
     app.add_middleware(_Limits, max_body=services.settings.max_upload_bytes + 1024 * 1024)
     return app

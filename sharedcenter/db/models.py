@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from sharedcenter.enums import ReportStatus, StudyState
-from sharedcenter.errors import ReportLocked
+from sharedcenter.errors import ReportLocked, StudyClaimed
 
 __all__ = [
     "AIResult",
@@ -29,6 +29,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Center",
+    "Consultation",
     "Institution",
     "InstitutionToken",
     "Order",
@@ -160,6 +161,11 @@ class Study(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     source: Mapped[str] = mapped_column(String(16), default="upload")
     error: Mapped[str | None] = mapped_column(Text)
+    #: the reader holding the study's reading lease (issue 6), until ``claimed_until``
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_studies_claimed_by_id"))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column()
+    #: why a specialist sent the study back to the site for a retake
+    returned_reason: Mapped[str | None] = mapped_column(Text)
 
     order: Mapped[Order | None] = relationship()
     ai_results: Mapped[list[AIResult]] = relationship(back_populates="study", order_by="AIResult.id")
@@ -376,6 +382,60 @@ _EXPORT_UIDS = frozenset({"pdf_sop_instance_uid", "sr_sop_instance_uid"})
 
 def _fills_export_uid(key: str, old: Any) -> bool:
     return key in _EXPORT_UIDS and not any(v is not None for v in (old or []))
+
+
+class Consultation(Base):
+    """A county specialist's question about a study to the city center, and the city expert's answer."""
+
+    __tablename__ = "consultations"
+    __table_args__ = (Index("ix_consultations_center_open", "center_code", "answered_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    center_code: Mapped[str] = mapped_column(ForeignKey("centers.code"))
+    asked_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    question: Mapped[str] = mapped_column(Text)
+    asked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[dt.datetime | None] = mapped_column()
+
+    study: Mapped[Study] = relationship()
+    asked_by: Mapped[User] = relationship(foreign_keys=[asked_by_id])
+    answered_by: Mapped[User | None] = relationship(foreign_keys=[answered_by_id])
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite drops the zone; values are stored in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+_CLAIM_GUARDED = ("report.drafted", "report.signed")
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_work_on_claimed_studies(session: Session, _ctx: object, _instances: object) -> None:
+    """Nobody drafts or signs a report of a study another reader holds the lease on.
+
+    Every draft and signature writes an audit event naming its actor and study in the same
+    transaction, so the check here covers every path (station, API, CLI) without knowing them.
+    """
+    for obj in list(session.new):
+        if not isinstance(obj, AuditEvent) or obj.action not in _CLAIM_GUARDED or obj.study_id is None:
+            continue
+        with session.no_autoflush:
+            study = session.get(Study, obj.study_id)
+            if study is None or study.claimed_by_id is None or study.claimed_until is None:
+                continue
+            if _aware(study.claimed_until) <= utcnow():
+                continue
+            holder = session.get(User, study.claimed_by_id)
+        if holder is not None and obj.actor != f"user:{holder.username}":
+            raise StudyClaimed(
+                f"study {study.id} is being read by {holder.display_name} ({holder.username}) until "
+                f"{_aware(study.claimed_until).isoformat(timespec='seconds')}; it cannot be "
+                f"{obj.action.split('.')[1]} by someone else"
+            )
 
 
 @event.listens_for(Session, "before_flush")
