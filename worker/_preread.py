@@ -2,44 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
-from pipelines.dicom_summary import summarize_study
-from pipelines.ecg_rate import preread_ecg
 from pipelines.types import PrereadResult
-from sharedcenter.ecg.read import read_ecg
 from sharedcenter.enums import StudyKind
 from sharedcenter.errors import InvalidInput
 from sharedcenter.services import Services
 from sharedcenter.studies import PrereadJob, begin_preread, fail_preread, record_preread
+from worker._dicom import preread_dicom_study
+from worker._ecg import preread_ecg_record
 
 __all__ = ["fail", "run_preread"]
 
 logger = logging.getLogger(__name__)
 
 
-def _ecg_files(services: Services, key: str) -> dict[str, bytes]:
-    manifest = json.loads(services.object_store.get(f"ecg/records/{key}.json"))
-    return {name: services.object_store.get(f"ecg/original/{sha}") for name, sha in manifest["files"].items()}
-
-
 def _compute(services: Services, job: PrereadJob) -> PrereadResult:
     start = time.perf_counter()
     if job.kind is StudyKind.ECG:
         assert job.ecg_record_key is not None
-        inputs = _ecg_files(services, job.ecg_record_key)
-        fetched = time.perf_counter()
-        result = preread_ecg(read_ecg(inputs))
+        result = preread_ecg_record(services, job.ecg_record_key)
     else:
         assert job.study_instance_uid is not None
-        instances = list(services.dicom_store.iter_study(job.study_instance_uid))
-        if not instances:
-            raise InvalidInput(f"the DICOM store has no instances of study {job.study_instance_uid}")
-        fetched = time.perf_counter()
-        result = summarize_study(instances)
-    result.timings["fetch_s"] = round(fetched - start, 4)
+        result = preread_dicom_study(services, job.study_instance_uid)
     result.timings["total_s"] = round(time.perf_counter() - start, 4)
     return result
 
