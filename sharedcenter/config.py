@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     #: first retry delay of a webhook delivery; each further attempt waits twice as long (at most 1 h)
     webhook_backoff_s: float = Field(default=10.0, gt=0)
 
+    #: chest radiograph model weights: a ChestX-ray14 DenseNet-121 checkpoint (torchvision names) or the
+    #: project's format; empty means the shipped default ``models/weights/cxr_small.pt``
+    cxr_model_path: Path | None = None
+
     routine_window_hours: float = Field(default=24.0, gt=0)
     urgent_window_minutes: float = Field(default=60.0, gt=0)
     stat_window_minutes: float = Field(default=15.0, gt=0)
