@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     #: project's format; empty means the shipped default ``models/weights/cxr_small.pt``
     cxr_model_path: Path | None = None
 
+    #: weights of the 12-lead ECG 1-D CNN (same architecture); unset: the weights shipped in models/weights
+    ecg_model_path: Path | None = None
+    #: run the ECG model in the pre-read (off: criteria statements only)
+    ecg_model_enabled: bool = True
+
     routine_window_hours: float = Field(default=24.0, gt=0)
     urgent_window_minutes: float = Field(default=60.0, gt=0)
     stat_window_minutes: float = Field(default=15.0, gt=0)

@@ -9,6 +9,8 @@ from sharedcenter.cli._admin import db, region, token, user
 from sharedcenter.cli._ca import ca, institution
 from sharedcenter.cli._demo import demo
 from sharedcenter.cli._ecg import ecg
+from sharedcenter.cli._eval import eval_
+from sharedcenter.cli._models import models_
 from sharedcenter.cli._orthanc import orthanc
 from sharedcenter.cli._run import serve, sync, worker
 from sharedcenter.cli._upload import upload
@@ -22,7 +24,8 @@ def cli() -> None:
     """sharedcenter: remote imaging and ECG reading for the county shared diagnostic centers."""
 
 
-for command in (db, region, user, token, serve, worker, sync, upload, demo, orthanc, ca, institution, ecg):
+for command in (db, region, user, token, serve, worker, sync, upload, demo, orthanc, ca, institution, ecg,
+                models_, eval_):
     cli.add_command(command)
 
 

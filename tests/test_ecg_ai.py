@@ -1,0 +1,207 @@
+"""The 12-lead ECG AI pre-read on real records: measurements, statements, critical alerts, model, eval."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import wfdb
+from click.testing import CliRunner
+
+from models import ecg_cnn, ecg_train
+from pipelines import ecg_measure, ecg_preread, ecg_statements
+from pipelines.ecg_preread import preread_12lead
+from sharedcenter.auth import Principal
+from sharedcenter.cli import _eval as eval_module
+from sharedcenter.cli import cli
+from sharedcenter.db.models import Study
+from sharedcenter.ecg import EcgRecord, read_wfdb
+from sharedcenter.services import Services
+from sharedcenter.studies import UploadedFile, ingest_upload
+from tests.data_paths import require_data, wfdb_files
+from worker import _ecg
+from worker._preread import run_preread
+
+AF_CODES = {"atrial-fibrillation", "af-rapid"}
+
+
+@pytest.fixture(scope="module")
+def records() -> Path:
+    return require_data("ecg12_cinc", "records")
+
+
+def codes(record: EcgRecord, model: ecg_cnn.EcgClassifier | None = None) -> set[str]:
+    return {f.code for f in preread_12lead(record, model).findings}
+
+
+@pytest.mark.parametrize("module", [ecg_measure, ecg_statements, ecg_preread, ecg_cnn, ecg_train, eval_module, _ecg])
+def test_all_names_exist(module: ModuleType) -> None:
+    for name in module.__all__:
+        assert hasattr(module, name), name
+
+
+def test_real_af_record_is_called_af(records: Path) -> None:
+    """A0003 (CPSC 2018, Dx AF): irregular RR, no P wave."""
+    result = preread_12lead(read_wfdb(wfdb_files(records, "A0003")))
+    [af] = [f for f in result.findings if f.code in AF_CODES]
+    assert af.source == "criteria" and "164889003" in af.evidence and af.label_zh.startswith("心房颤动")
+    assert result.preliminary_text.startswith("【AI 预阅") and "心房颤动" in result.preliminary_text
+    assert result.preliminary_text_en.startswith("[AI preliminary read")
+    json.dumps(result.to_json(), ensure_ascii=False, allow_nan=False)
+
+
+def test_measurements_of_a_real_rbbb_record(records: Path) -> None:
+    """A0001 (CPSC 2018, Dx RBBB): wide QRS, RBBB by criteria, plausible intervals and axes."""
+    result = preread_12lead(read_wfdb(wfdb_files(records, "A0001")))
+    v = result.measurements
+    assert 120 <= v["qrs_ms"] <= 170 and 120 <= v["pr_ms"] <= 220 and 300 <= v["qt_ms"] <= 450
+    assert v["qtc_bazett_ms"] > v["qtc_fridericia_ms"] > v["qt_ms"] - 1  # RR < 1 s
+    assert 0 <= v["p_axis_deg"] <= 90 and v["heart_rate_bpm"] == pytest.approx(100, abs=3)
+    assert set(v["st_mv"]) == set(v["leads"]) and v["sokolow_lyon_mv"] is not None
+    assert "rbbb" in {f.code for f in result.findings}
+
+
+def test_zeroed_lead_supports_no_statement(records: Path) -> None:
+    record = read_wfdb(wfdb_files(records, "A0001"))
+    signal = record.signal.copy()
+    signal[:, record.leads.index("V1")] = 0.0
+    result = preread_12lead(dataclasses.replace(record, signal=signal))
+    v = result.measurements
+    assert v["flat_leads"] == ["V1"] and v["st_mv"]["V1"] is None and v["r_mv"]["V1"] is None
+    assert "rbbb" not in {f.code for f in result.findings}  # RBBB needs V1
+    assert not any("V1 " in f.evidence for f in result.findings)
+    assert "V1" in result.preliminary_text
+
+
+def test_zeroed_rhythm_lead_moves_to_another(records: Path) -> None:
+    record = read_wfdb(wfdb_files(records, "A0003"))
+    signal = record.signal.copy()
+    signal[:, record.leads.index("II")] = 0.0
+    result = preread_12lead(dataclasses.replace(record, signal=signal))
+    assert result.measurements["lead"] != "II" and result.measurements["p_amplitude_mv"] is not None
+
+
+def test_all_flat_record_is_not_analysed() -> None:
+    result = preread_12lead(EcgRecord(np.zeros((5000, 12), np.float32), 500.0, ecg_cnn.LEADS, "test"))
+    assert [f.code for f in result.findings] == ["rate-not-measurable"] and not result.critical
+
+
+@pytest.mark.parametrize(("values", "code"), [
+    ({"heart_rate_bpm": 72, "rr_cv": 0.03, "pr_ms": 160, "qrs_ms": 90, "qt_ms": 480, "qtc_bazett_ms": 525,
+      "qtc_fridericia_ms": 505}, "qtc-prolonged"),
+    ({"heart_rate_bpm": 80, "qrs_ms": 90, "st_mv": {"II": 0.25, "III": 0.3, "aVF": 0.28}}, "possible-stemi"),
+    ({"heart_rate_bpm": 160, "heart_rate_check_bpm": 160, "longest_pvc_run": 5, "pvc_count": 5},
+     "ventricular-tachycardia"),
+    ({"heart_rate_bpm": 35, "heart_rate_check_bpm": 35, "rr_cv": 0.02, "pr_sd_ms": 150}, "complete-av-block"),
+    ({"heart_rate_bpm": 170, "heart_rate_mean_bpm": 165, "rr_cv": 0.2, "rr_rmssd_ratio": 0.3,
+      "p_amplitude_mv": 0.01}, "af-rapid"),
+])  # fmt: skip
+def test_critical_criteria(values: dict[str, object], code: str) -> None:
+    base = {"rate_measurable": True, "heart_rate_mean_bpm": values["heart_rate_bpm"], "rr_cv": 0.03,
+            "rr_rmssd_ratio": 0.02, "p_amplitude_mv": 0.15, "p_axis_deg": 50.0, "heart_rate_check_bpm": None}
+    findings = ecg_statements.criteria_statements(base | values)
+    [hit] = [f for f in findings if f.code == code]
+    assert hit.critical and hit.flagged and hit.source == "criteria"
+
+
+def _simulated_upload(tmp_path: Path, heart_rate: int) -> list[UploadedFile]:
+    import neurokit2 as nk
+
+    signal = nk.ecg_simulate(duration=10, sampling_rate=500, heart_rate=heart_rate, method="multileads",
+                             random_state=3)
+    wfdb.wrsamp("crit", fs=500, units=["mV"] * 12, sig_name=list(ecg_cnn.LEADS), p_signal=np.asarray(signal),
+                fmt=["16"] * 12, write_dir=str(tmp_path))
+    return [UploadedFile(p.name, p.read_bytes()) for p in (tmp_path / "crit.hea", tmp_path / "crit.dat")]
+
+
+def test_critical_finding_raises_the_study_through_the_worker(
+    services: Services, people: dict[str, Principal], tmp_path: Path
+) -> None:
+    with services.db.session() as session:
+        [outcome] = ingest_upload(services, session, "c01-t01", _simulated_upload(tmp_path, 175))
+        study_id = outcome.study.id
+    assert run_preread(services, study_id) == "stored"
+    with services.db.session() as session:
+        study = session.get(Study, study_id)
+        assert study is not None and study.critical and study.state == "preread"
+
+
+def _random_weights(path: Path) -> Path:
+    import torch
+
+    torch.manual_seed(1)
+    network = ecg_cnn.build_network()
+    torch.save({"state_dict": network.state_dict(), "classes": list(ecg_cnn.CLASSES), "version": "test-1",
+                "thresholds": {c: 0.5 for c in ecg_cnn.CLASSES}, "train_records": ["A0001"]}, path)
+    return path
+
+
+def test_model_loads_from_the_configured_path(services: Services, tmp_path: Path, records: Path) -> None:
+    services.settings.ecg_model_path = _random_weights(tmp_path / "hospital.pt")
+    model = _ecg.ecg_model(services.settings)
+    assert model is not None and model.version == "test-1" and not model.network.training
+    assert _ecg.ecg_model(services.settings) is model  # once per process
+    result = preread_12lead(read_wfdb(wfdb_files(records, "A0003")), model)
+    assert set(result.measurements["model_probabilities"]) == set(ecg_cnn.CLASSES)
+    assert result.parameters["model"]["version"] == "test-1"
+    assert all(f.source in {"criteria", "model"} for f in result.findings)
+
+
+def test_weights_of_another_architecture_are_refused(tmp_path: Path) -> None:
+    import torch
+
+    torch.save({"state_dict": {"x": torch.zeros(1)}}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="does not hold weights"):
+        ecg_cnn.load_classifier(tmp_path / "bad.pt")
+
+
+def test_shipped_weights_are_small() -> None:
+    assert ecg_cnn.DEFAULT_WEIGHTS.is_file() and ecg_cnn.DEFAULT_WEIGHTS.stat().st_size < 10_000_000
+
+
+def test_eval_beats_on_one_mitdb_record(tmp_path: Path) -> None:
+    mitdb = require_data("mitdb")
+    for suffix in ("hea", "dat", "atr"):
+        os.symlink(mitdb / f"100.{suffix}", tmp_path / f"100.{suffix}")
+    out = CliRunner().invoke(cli, ["eval", "beats", str(tmp_path), "--json"])
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.output.strip().splitlines()[-1])
+    assert summary["records"] == 1 and summary["sensitivity"] > 0.99 and summary["ppv"] > 0.99
+    assert summary["per_record"][0]["record"] == "100"
+
+
+def test_eval_ecg12_on_a_subset(tmp_path: Path) -> None:
+    folder = require_data("ecg12_cinc")
+    weights = _random_weights(tmp_path / "w.pt")
+    out = CliRunner().invoke(cli, ["eval", "ecg12", str(folder), "--model", str(weights), "--limit", "4", "--json"])
+    assert out.exit_code == 0, repr(out.exception)
+    summary = json.loads(out.output.strip().splitlines()[-1])
+    assert summary["n"] == 4 and summary["excluded_training_records"] == 1
+    assert set(summary["classes"]) == set(eval_module.CPSC9_CODES)
+    assert {"sensitivity", "specificity", "f1"} <= set(summary["classes"]["AF"]) and "macro_f1" in summary
+
+
+def test_match_beats_is_one_to_one() -> None:
+    assert eval_module.match_beats(np.array([100, 200, 300]), np.array([105, 110, 290, 500]), 20) == 2
+
+
+@pytest.mark.parametrize(("values", "stemi"), [
+    # inferior elevation with reciprocal depression in I and aVL: the classic acute pattern
+    ({"qrs_ms": 90, "st_mv": {"II": 0.15, "III": 0.12, "aVF": 0.14, "I": -0.12, "aVL": -0.15}}, True),
+    # the same elevation alone, below twice the limit: reported, not critical
+    ({"qrs_ms": 90, "st_mv": {"II": 0.15, "III": 0.12, "aVF": 0.14}}, False),
+    # wide QRS (repolarisation of a conduction delay) or QRS not measurable: reported, not critical
+    ({"qrs_ms": 140, "st_mv": {"II": 0.3, "III": 0.3, "aVF": 0.3, "I": -0.2, "aVL": -0.2}}, False),
+    ({"st_mv": {"II": 0.3, "III": 0.3, "aVF": 0.3, "I": -0.2, "aVL": -0.2}}, False),
+])
+def test_st_elevation_is_critical_only_in_an_acute_pattern(values: dict, stemi: bool) -> None:
+    from pipelines.ecg_statements import _st
+
+    codes = {f.code: f.critical for f in _st({"heart_rate_bpm": 75, **values}, lbbb=False)}
+    assert "st-elevation" in codes and not codes["st-elevation"]
+    assert codes.get("possible-stemi", False) is stemi
