@@ -16,7 +16,7 @@ from sharedcenter.studies.preread import (
     queue_stale_studies,
     record_preread,
 )
-from sharedcenter.studies.query import get_visible_study, list_site_studies, worklist
+from sharedcenter.studies.query import get_visible_study, list_site_studies, visible_to, worklist
 from sharedcenter.studies.state import ALLOWED, OPEN_STATES, transition
 from sharedcenter.studies.sync import SyncReport, complete_settled_studies, sync_dicom_store
 
@@ -41,5 +41,6 @@ __all__ = [
     "split_upload",
     "sync_dicom_store",
     "transition",
+    "visible_to",
     "worklist",
 ]

@@ -1,0 +1,130 @@
+"""multipart/related bodies (RFC 2387) as DICOMweb uses them: parsing STOW-RS requests and
+building WADO-RS responses."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Sequence
+from email.message import Message
+
+from sharedcenter.errors import InvalidInput, UnsupportedFormat
+
+__all__ = ["DICOM_MULTIPART", "Part", "build_multipart_related", "parse_multipart_related"]
+
+#: the media type of a multipart body of DICOM Part 10 instances
+DICOM_MULTIPART = "multipart/related"
+
+_CRLF = b"\r\n"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Part:
+    """One body part: its headers (names lower-cased) and its bytes."""
+
+    headers: dict[str, str]
+    data: bytes
+
+    @property
+    def content_type(self) -> str:
+        """The part's media type without parameters, lower-cased ("" when the part has none)."""
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _boundary(content_type: str) -> tuple[bytes, str]:
+    """The boundary and the ``type`` parameter of a multipart/related Content-Type."""
+    message = Message()
+    message["content-type"] = content_type
+    if message.get_content_type() != DICOM_MULTIPART:
+        raise UnsupportedFormat(f"expected Content-Type multipart/related, got {content_type!r}")
+    boundary = message.get_param("boundary")
+    if not isinstance(boundary, str) or not boundary:
+        raise InvalidInput("the multipart/related Content-Type has no boundary parameter")
+    kind = message.get_param("type")
+    return boundary.encode("latin-1"), kind.lower() if isinstance(kind, str) else ""
+
+
+def _parse_headers(block: bytes) -> dict[str, str]:
+    headers = {}
+    for line in block.decode("latin-1").split("\r\n"):
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise InvalidInput(f"malformed part header line {line[:80]!r}")
+        headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+def _parse_part(piece: bytes, index: int) -> Part:
+    line_end = piece.find(_CRLF)
+    if line_end < 0 or piece[:line_end].strip():
+        raise InvalidInput(f"part {index}: the boundary line is not followed by a line break")
+    rest = piece[line_end + 2:]
+    if rest.startswith(_CRLF):
+        return Part({}, rest[2:])
+    head, sep, data = rest.partition(_CRLF + _CRLF)
+    if not sep:
+        raise InvalidInput(f"part {index}: headers are not ended by an empty line")
+    return Part(_parse_headers(head), data)
+
+
+def parse_multipart_related(body: bytes, content_type: str, *, part_type: str | None = None) -> list[Part]:
+    """Split a multipart/related body into its parts.
+
+    Parameters
+    ----------
+    body
+        The request body.
+    content_type
+        The request's Content-Type header, with its ``boundary`` (and usually ``type``) parameter.
+    part_type
+        When given, every part must be of this media type (a part without a Content-Type takes
+        the body's ``type`` parameter).
+
+    Returns
+    -------
+    list of Part
+        The parts in the order sent; the preamble and epilogue are dropped.
+
+    Raises
+    ------
+    UnsupportedFormat
+        The Content-Type is not multipart/related, or a part is not of ``part_type``.
+    InvalidInput
+        No boundary, a malformed part, a missing closing delimiter, or no parts at all.
+    """
+    boundary, default_type = _boundary(content_type)
+    pieces = (_CRLF + body).split(_CRLF + b"--" + boundary)
+    parts: list[Part] = []
+    for index, piece in enumerate(pieces[1:], start=1):
+        if piece.startswith(b"--"):
+            break
+        parts.append(_parse_part(piece, index))
+    else:
+        raise InvalidInput("the multipart body has no closing boundary delimiter")
+    if not parts:
+        raise InvalidInput("the multipart body has no parts")
+    if part_type is not None:
+        _check_types(parts, part_type, default_type)
+    return parts
+
+
+def _check_types(parts: Sequence[Part], part_type: str, default_type: str) -> None:
+    for index, part in enumerate(parts, start=1):
+        kind = part.content_type or default_type
+        if kind != part_type:
+            raise UnsupportedFormat(f"part {index} is {kind or 'untyped'!r}, expected {part_type!r}")
+
+
+def build_multipart_related(items: Sequence[bytes], part_type: str = "application/dicom",
+                            boundary: str | None = None) -> tuple[bytes, str]:
+    """A multipart/related body of ``items``, each a part of ``part_type``.
+
+    Returns
+    -------
+    body, content_type
+        The body and the Content-Type header that goes with it.
+    """
+    mark = (boundary or uuid.uuid4().hex).encode("ascii")
+    head = b"--" + mark + _CRLF + b"Content-Type: " + part_type.encode("ascii") + _CRLF + _CRLF
+    body = b"".join(head + data + _CRLF for data in items) + b"--" + mark + b"--" + _CRLF
+    return body, f'multipart/related; type="{part_type}"; boundary={mark.decode("ascii")}'
