@@ -205,3 +205,17 @@ def test_st_elevation_is_critical_only_in_an_acute_pattern(values: dict, stemi: 
     codes = {f.code: f.critical for f in _st({"heart_rate_bpm": 75, **values}, lbbb=False)}
     assert "st-elevation" in codes and not codes["st-elevation"]
     assert codes.get("possible-stemi", False) is stemi
+
+
+def test_model_statements_contradicted_by_a_measurement_are_dropped() -> None:
+    """The model may add what the criteria missed, never what a measurement rules out by definition."""
+    from pipelines.ecg_preread import combine
+
+    probabilities = {"I-AVB": 0.9, "RBBB": 0.8, "PVC": 0.7}
+    thresholds = dict.fromkeys(probabilities, 0.5)
+    normal = {"pr_ms": 156, "qrs_ms": 90}
+    codes = {f.code for f in combine([], probabilities, thresholds, False, normal)}
+    assert codes == {"rbbb", "pvc"}  # QRS width is not trusted to veto a bundle branch block
+    long_pr_wide_qrs = {"pr_ms": 240, "qrs_ms": 140}
+    codes = {f.code for f in combine([], probabilities, thresholds, False, long_pr_wide_qrs)}
+    assert codes == {"first-degree-av-block", "rbbb", "pvc"}
