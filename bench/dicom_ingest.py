@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -23,14 +22,10 @@ import pydicom
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest import direct, make_files, start_server
+from ingest import direct, make_files, setup_stack, start_server
 
-from sharedcenter.auth import create_user, issue_token
-from sharedcenter.config import load_settings
 from sharedcenter.dicomweb import build_multipart_related
-from sharedcenter.region import load_region, read_region
-from sharedcenter.services import Services
-from tests.servers import OrthancServer, free_port
+from tests.servers import free_port
 
 
 def _by_study(files: list[Path]) -> list[list[Path]]:
@@ -51,23 +46,6 @@ def stow(url: str, token: str, files: list[Path]) -> float:
         return time.perf_counter() - start
 
 
-def _setup(work: Path) -> tuple[OrthancServer, Services, str, dict[str, str]]:
-    orthanc = OrthancServer(work / "orthanc", stable_age=3600)
-    orthanc.start()
-    settings = load_settings(env="dev", data_dir=work / "var", dicom_store="orthanc", orthanc_url=orthanc.url,
-                             orthanc_user=orthanc.user, orthanc_password=orthanc.password)
-    services = Services.from_settings(settings)
-    services.db.upgrade()
-    with services.db.session() as session:
-        load_region(session, read_region(settings.region_file))
-        user = create_user(session, "bench", "bench-password", "technician", site_code="c01-t01")
-        token = issue_token(session, user.id, "bench", None)
-    env = {**os.environ, "SHAREDCENTER_DATA_DIR": str(settings.data_dir), "SHAREDCENTER_DICOM_STORE": "orthanc",
-           "SHAREDCENTER_ORTHANC_URL": orthanc.url, "SHAREDCENTER_ORTHANC_USER": orthanc.user,
-           "SHAREDCENTER_ORTHANC_PASSWORD": orthanc.password}
-    return orthanc, services, token, env
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=10)
@@ -76,7 +54,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-dicom-ingest-"))
-    orthanc, services, token, env = _setup(work)
+    orthanc, services, token, env = setup_stack(work)
     port = free_port()
     server = start_server(env, port, work / "serve.log")
     try:

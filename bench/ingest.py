@@ -100,14 +100,9 @@ def _answers(url: str) -> bool:
         return False
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--studies", type=int, default=10)
-    parser.add_argument("--per-study", type=int, default=20)
-    parser.add_argument("--large", type=int, default=10, help="one-image CR studies (~7 MB each)")
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+def setup_stack(work: Path) -> tuple[OrthancServer, Services, str, dict[str, str]]:
+    """A private Orthanc, a sharedcenter database on it with the example region and a technician's
+    token, and the environment that makes ``sharedcenter serve`` use them."""
     orthanc = OrthancServer(work / "orthanc", stable_age=3600)
     orthanc.start()
     settings = load_settings(env="dev", data_dir=work / "var", dicom_store="orthanc", orthanc_url=orthanc.url,
@@ -121,6 +116,18 @@ def main() -> None:
     env = {**os.environ, "SHAREDCENTER_DATA_DIR": str(settings.data_dir), "SHAREDCENTER_DICOM_STORE": "orthanc",
            "SHAREDCENTER_ORTHANC_URL": orthanc.url, "SHAREDCENTER_ORTHANC_USER": orthanc.user,
            "SHAREDCENTER_ORTHANC_PASSWORD": orthanc.password}
+    return orthanc, services, token, env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--studies", type=int, default=10)
+    parser.add_argument("--per-study", type=int, default=20)
+    parser.add_argument("--large", type=int, default=10, help="one-image CR studies (~7 MB each)")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    orthanc, services, token, env = setup_stack(work)
     port = free_port()
     server = start_server(env, port, work / "serve.log")
     try:
