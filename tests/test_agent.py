@@ -26,7 +26,7 @@ import pytest
 from pydicom.uid import generate_uid
 from sqlalchemy import select
 
-from sharedcenter.agent import Forwarder, ForwardPolicy, Journal, Spool
+from sharedcenter.agent import Forwarder, ForwardPolicy, Journal, Spool, spool_status
 from sharedcenter.auth import Principal, issue_token
 from sharedcenter.config import Settings, load_settings
 from sharedcenter.db import Study
@@ -97,9 +97,14 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _status(spool: Path) -> dict[str, Any]:
-    """``agent status --json`` of ``spool`` ({} while the agent has not created it yet)."""
+    """The spool's status as ``agent status --json`` prints it ({} while the agent has not created it yet);
+    read in this process, as polling through the CLI would cost an interpreter start each time."""
     if not (spool / "journal.sqlite").exists():
         return {}
+    return spool_status(spool)
+
+
+def _status_cli(spool: Path) -> dict[str, Any]:
     answer = _cli("status", "--spool", str(spool), "--json")
     assert answer.returncode == 0, answer.stderr
     status: dict[str, Any] = json.loads(answer.stdout)
@@ -200,7 +205,7 @@ def test_link_cut_agent_killed_nothing_lost_nothing_duplicated(
     assert _orthanc_sops(orthanc_server, cr_study) == [_sop(cr)]
     assert _study(services, study_uid).instance_count == 6  # the county counted each instance once
     assert _study(services, cr_study).instance_count == 1 and _study(services, cr_study).complete
-    final = _status(spool)
+    final = _status_cli(spool)
     assert (final["queued"], final["sent"], final["failed"], final["running"]) == (0, 7, 0, False)
     assert list((spool / "queue").iterdir()) == []
     journal = Journal(spool / "journal.sqlite")
@@ -283,7 +288,7 @@ def test_second_agent_on_a_spool_is_refused(tmp_path: Path) -> None:
         answer = _cli("run", "--spool", str(tmp_path / "spool"), "--county", "http://127.0.0.1:9",
                       "--token", "x", "--watch", str(tmp_path))
         assert answer.returncode == 2 and "in use by another agent" in answer.stderr
-        assert _status(tmp_path / "spool")["running"] is True
+        assert _status_cli(tmp_path / "spool")["running"] is True
     finally:
         spool.close()
     assert _status(tmp_path / "spool")["running"] is False
