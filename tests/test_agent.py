@@ -61,12 +61,12 @@ def token(services: Services, people: dict[str, Principal]) -> str:
     return _token(services, people["tech"])
 
 
-def _cr_copy(folder: Path) -> Path:
-    """The real CR chest radiograph of ../shared/data with fresh UIDs (the session Orthanc is shared)."""
-    ds = pydicom.dcmread(require_data("cxr_dicom_samples", "RG1_UNCR.dcm"))
+def _cr_copy(folder: Path, name: str = "RG1_UNCR.dcm") -> Path:
+    """A real CR chest radiograph of ../shared/data with fresh UIDs (the session Orthanc is shared)."""
+    ds = pydicom.dcmread(require_data("cxr_dicom_samples", name))
     ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    path = folder / "cr.dcm"
+    path = folder / name
     ds.save_as(path, enforce_file_format=True)
     return path
 
@@ -85,10 +85,10 @@ def _sop(path: Path) -> str:
     return str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
 
 
-def _storescu(port: int, files: list[Path], aet: str = "C01T01DR") -> subprocess.CompletedProcess[str]:
+def _storescu(port: int, files: list[Path], aet: str = "C01T01DR", *options: str) -> subprocess.CompletedProcess[str]:
     assert STORESCU is not None
-    return subprocess.run([STORESCU, "-aet", aet, "-aec", "SCAGENT", "127.0.0.1", str(port), *map(str, files)],
-                          capture_output=True, text=True, timeout=120)
+    argv = [STORESCU, *options, "-aet", aet, "-aec", "SCAGENT", "127.0.0.1", str(port), *map(str, files)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -167,8 +167,9 @@ def test_link_cut_agent_killed_nothing_lost_nothing_duplicated(
 ) -> None:
     spool, log, port, dicom_port = tmp_path / "spool", tmp_path / "agent.log", free_port(), free_port()
     county = f"http://127.0.0.1:{port}"
-    cr = _cr_copy(tmp_path)
+    cr, cr_j2k = _cr_copy(tmp_path), _cr_copy(tmp_path, "RG1_J2KI.dcm")  # uncompressed and JPEG 2000
     cr_study = str(pydicom.dcmread(cr, stop_before_pixels=True).StudyInstanceUID)
+    j2k_study = str(pydicom.dcmread(cr_j2k, stop_before_pixels=True).StudyInstanceUID)
     study_uid = generate_uid()
     ct = _instances(tmp_path / "ct", study_uid, 6)
     args = ("--listen", str(dicom_port), "--allow-aet", "C01T01DR")
@@ -176,7 +177,8 @@ def test_link_cut_agent_killed_nothing_lost_nothing_duplicated(
     with serve_api(services, port=port), _agent(spool, county, token, log, *args) as agent:
         _listening(agent, dicom_port)
         assert _storescu(dicom_port, [cr, *ct[:2]]).returncode == 0
-        poll(lambda: _status(spool)["sent"] == 3, 60, "the first three instances at the county")
+        assert _storescu(dicom_port, [cr_j2k], "C01T01DR", "-xw").returncode == 0  # proposes JPEG 2000
+        poll(lambda: _status(spool)["sent"] == 4, 60, "the first four instances at the county")
         refused = _storescu(dicom_port, ct[2:3], aet="UNKNOWNAE")
         assert refused.returncode != 0 and _status(spool)["queued"] == 0  # not on the allow-list: not taken
     # the link is cut: the API is down, the agent keeps receiving
@@ -203,13 +205,14 @@ def test_link_cut_agent_killed_nothing_lost_nothing_duplicated(
 
     assert _orthanc_sops(orthanc_server, study_uid) == sorted(map(_sop, ct))
     assert _orthanc_sops(orthanc_server, cr_study) == [_sop(cr)]
+    assert _orthanc_sops(orthanc_server, j2k_study) == [_sop(cr_j2k)]
     assert _study(services, study_uid).instance_count == 6  # the county counted each instance once
     assert _study(services, cr_study).instance_count == 1 and _study(services, cr_study).complete
     final = _status_cli(spool)
-    assert (final["queued"], final["sent"], final["failed"], final["running"]) == (0, 7, 0, False)
+    assert (final["queued"], final["sent"], final["failed"], final["running"]) == (0, 8, 0, False)
     assert list((spool / "queue").iterdir()) == []
     journal = Journal(spool / "journal.sqlite")
-    assert set(journal.states().values()) == {"sent"} and len(journal.states()) == 7
+    assert set(journal.states().values()) == {"sent"} and len(journal.states()) == 8
     journal.close()
 
 
