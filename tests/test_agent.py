@@ -176,6 +176,9 @@ def test_link_cut_agent_killed_nothing_lost_nothing_duplicated(
 
     with serve_api(services, port=port), _agent(spool, county, token, log, *args) as agent:
         _listening(agent, dicom_port)
+        echo = subprocess.run(["echoscu", "-aet", "C01T01DR", "-aec", "SCAGENT", "127.0.0.1", str(dicom_port)],
+                              capture_output=True, text=True, timeout=60)
+        assert echo.returncode == 0, echo.stderr  # the modality's "test destination" works
         assert _storescu(dicom_port, [cr, *ct[:2]]).returncode == 0
         assert _storescu(dicom_port, [cr_j2k], "C01T01DR", "-xw").returncode == 0  # proposes JPEG 2000
         poll(lambda: _status(spool)["sent"] == 4, 60, "the first four instances at the county")

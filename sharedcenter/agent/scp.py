@@ -9,6 +9,7 @@ from typing import Any
 
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.events import Event
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from sharedcenter.agent.spool import Spool
@@ -61,6 +62,7 @@ def start_scp(spool: Spool, *, port: int, ae_title: str = "SCAGENT", host: str =
     for context in AllStoragePresentationContexts:
         if context.abstract_syntax is not None:
             ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+    ae.add_supported_context(Verification)  # C-ECHO: how a modality tests its "send to" destination
     ae.maximum_pdu_size = 0
     handlers: list[Any] = [(evt.EVT_C_STORE, _on_store, [spool])]
     server = ae.start_server((host, port), block=False, evt_handlers=handlers)
