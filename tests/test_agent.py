@@ -26,7 +26,7 @@ import pytest
 from pydicom.uid import generate_uid
 from sqlalchemy import select
 
-from sharedcenter.agent import Forwarder, ForwardPolicy, Journal, Spool, spool_status
+from sharedcenter.agent import Forwarder, ForwardPolicy, Journal, LinkDown, Spool, spool_status
 from sharedcenter.auth import Principal, issue_token
 from sharedcenter.config import Settings, load_settings
 from sharedcenter.db import Study
@@ -331,4 +331,19 @@ def test_bad_input_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
     answer = _cli("run", "--spool", str(tmp_path / "s2"), "--county", "ftp://x", "--token", "t", "--listen", "1")
     assert answer.returncode == 2 and "http://" in answer.stderr
     assert list((tmp_path / "spool" / "queue").iterdir()) == [] and spool.journal.counts().queued == 0
+    spool.close()
+
+
+def test_a_refused_token_is_retried_later_not_set_aside(services: Services, people: dict[str, Principal],
+                                                        tmp_path: Path) -> None:
+    """401 is the agent's configuration, not the instance's fault: it stays queued and the error is shown."""
+    spool = Spool(tmp_path / "spool")
+    spool.accept(dicom_bytes(), "test")
+    with serve_api(services) as url:
+        forwarder = Forwarder(spool, url, "not-a-valid-token", policy=ForwardPolicy(quiet_s=0))
+        with pytest.raises(LinkDown, match="HTTP 401"):
+            forwarder.step()
+        forwarder.close()
+    counts = spool.journal.counts()
+    assert (counts.queued, counts.failed) == (1, 0) and len(list((tmp_path / "spool" / "queue").iterdir())) == 1
     spool.close()
