@@ -162,6 +162,8 @@ def _study(services: Services, uid: str) -> Study:
         return study
 
 
+@pytest.mark.servers
+@pytest.mark.slow
 def test_link_cut_agent_killed_nothing_lost_nothing_duplicated(
     services: Services, token: str, orthanc_server: OrthancServer, tmp_path: Path,
 ) -> None:
@@ -219,6 +221,8 @@ def test_link_cut_agent_killed_nothing_lost_nothing_duplicated(
     journal.close()
 
 
+@pytest.mark.servers
+@pytest.mark.slow
 def test_folder_watch_rejects_non_dicom_and_sets_aside_a_refused_instance(
     services: Services, people: dict[str, Principal], token: str, orthanc_server: OrthancServer, tmp_path: Path,
 ) -> None:
@@ -258,6 +262,7 @@ def test_folder_watch_rejects_non_dicom_and_sets_aside_a_refused_instance(
     assert text.returncode == 0 and "failed: 1" in text.stdout and "rejected: 1" in text.stdout
 
 
+@pytest.mark.servers
 def test_half_sent_batch_is_resent_and_the_county_dedups(
     services: Services, token: str, orthanc_server: OrthancServer, tmp_path: Path,
 ) -> None:
@@ -334,6 +339,7 @@ def test_bad_input_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
     spool.close()
 
 
+@pytest.mark.servers
 def test_a_refused_token_is_retried_later_not_set_aside(services: Services, people: dict[str, Principal],
                                                         tmp_path: Path) -> None:
     """401 is the agent's configuration, not the instance's fault: it stays queued and the error is shown."""
