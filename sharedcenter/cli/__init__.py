@@ -6,6 +6,7 @@ import click
 
 from sharedcenter import __version__
 from sharedcenter.cli._admin import db, region, token, user
+from sharedcenter.cli._agent import agent
 from sharedcenter.cli._ca import ca, institution
 from sharedcenter.cli._demo import demo
 from sharedcenter.cli._ecg import ecg
@@ -25,7 +26,7 @@ def cli() -> None:
 
 
 for command in (db, region, user, token, serve, worker, sync, upload, demo, orthanc, ca, institution, ecg,
-                models_, eval_):
+                models_, eval_, agent):
     cli.add_command(command)
 
 
