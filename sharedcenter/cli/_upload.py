@@ -37,6 +37,12 @@ def _progress(batches: list[Batch], quiet: bool) -> Iterator[Callable[[int], Non
             yield bar.update
 
 
+def _notify(message: str) -> None:
+    """A retry's reason on stderr (on a new line when the bar is being drawn there)."""
+    tty = click.get_text_stream("stderr").isatty()  # type: ignore[operator]
+    click.echo(f"\n{message}" if tty else message, err=True)
+
+
 def _echo_result(summary: Summary, as_json: bool, quiet: bool) -> None:
     if not quiet:
         for skipped in summary.skipped:
@@ -93,7 +99,8 @@ def upload(paths: tuple[Path, ...], site: str | None, url: str, token: str | Non
                 journal.discard()
             with _progress(batches, quiet) as progress:
                 summary = send_batches(client.http, batches, site, journal, progress=progress,
-                                       retry=RetryPolicy(attempts=retries, first_wait=retry_wait))
+                                       retry=RetryPolicy(attempts=retries, first_wait=retry_wait),
+                                       notify=None if quiet else _notify)
             if summary.stopped is None and not summary.errors:
                 journal.discard()
     finally:

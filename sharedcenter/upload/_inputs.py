@@ -30,7 +30,7 @@ __all__ = ["DICOMDIR_CLASS", "Inputs", "Item", "Skipped", "collect", "dicomdir_f
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 _HEAD_BYTES = 1024 * 1024
 _UID_TAGS = ["StudyInstanceUID", "SOPInstanceUID", "MediaStorageSOPClassUID"]
-_DICOMDIR_ERRORS: tuple[type[Exception], ...] = (*DICOM_ERRORS, KeyError)
+_DICOMDIR_ERRORS: tuple[type[Exception], ...] = (*DICOM_ERRORS, KeyError, AttributeError)
 _SINGLE_FILE_ECG = ("hl7-aecg", "scp-ecg", ZIP)
 
 
@@ -205,18 +205,28 @@ def dicomdir_files(path: Path) -> list[Path]:
     Raises
     ------
     InvalidInput
-        The DICOMDIR cannot be read, or names files that are not there (each named).
+        The DICOMDIR cannot be read, or its records name files that are not there (each named).
     """
     try:
-        fileset = FileSet(pydicom.dcmread(path))
+        ds = pydicom.dcmread(path)
+        referenced = [path.parent.joinpath(*_file_id(record.ReferencedFileID))
+                      for record in ds.DirectoryRecordSequence if "ReferencedFileID" in record]
     except _DICOMDIR_ERRORS as exc:
         raise InvalidInput(f"{path}: not a readable DICOMDIR ({exc})") from exc
-    files = [Path(instance.path) for instance in fileset]
-    missing = [str(p) for p in files if not p.is_file()]
+    # checked before FileSet reads the records: it only warns about a missing file and leaves it out
+    missing = [str(p) for p in referenced if not p.is_file()]
     if missing:
         raise InvalidInput(f"{path}: the DICOMDIR lists {len(missing)} file(s) that are missing: "
                            f"{', '.join(missing[:20])}")
-    return files
+    try:
+        return [Path(instance.path) for instance in FileSet(ds)]
+    except _DICOMDIR_ERRORS as exc:
+        raise InvalidInput(f"{path}: not a readable DICOMDIR ({exc})") from exc
+
+
+def _file_id(value: object) -> list[str]:
+    """A Referenced File ID (VR CS, up to 8 components) as path parts."""
+    return [str(part) for part in value] if isinstance(value, (list, pydicom.multival.MultiValue)) else [str(value)]
 
 
 def collect(paths: Iterable[Path], limits: ArchiveLimits | None = None) -> Inputs:

@@ -102,7 +102,8 @@ def _detail(response: httpx.Response) -> str:
     return str(body.get("detail", body)) if isinstance(body, dict) else str(body)
 
 
-def _post(http: httpx.Client, batch: Batch, site: str | None, retry: RetryPolicy) -> list[dict[str, Any]]:
+def _post(http: httpx.Client, batch: Batch, site: str | None, retry: RetryPolicy,
+          notify: Callable[[str], None]) -> list[dict[str, Any]]:
     try:
         files = [("files", (item.name, item.read(), "application/octet-stream")) for item in batch.items]
     except OSError as exc:
@@ -120,7 +121,7 @@ def _post(http: httpx.Client, batch: Batch, site: str | None, retry: RetryPolicy
         wait = next(waits, None)
         if wait is None:
             raise StorageUnavailable(f"{problem} (gave up after {retry.attempts} tries)")
-        logger.warning("batch %d: %s; retrying in %.1f s", batch.index + 1, problem, wait)
+        notify(f"batch {batch.index + 1}: {problem}; retrying in {wait:.1f} s")
         time.sleep(wait)
     if response.status_code >= 400:
         error = _REFUSALS.get(response.status_code, InvalidInput)
@@ -130,7 +131,8 @@ def _post(http: httpx.Client, batch: Batch, site: str | None, retry: RetryPolicy
 
 
 def send_batches(http: httpx.Client, batches: list[Batch], site: str | None, journal: Journal, *,
-                 retry: RetryPolicy | None = None, progress: Callable[[int], None] | None = None) -> Summary:
+                 retry: RetryPolicy | None = None, progress: Callable[[int], None] | None = None,
+                 notify: Callable[[str], None] | None = None) -> Summary:
     """Send every batch not yet acknowledged in ``journal``, study after study.
 
     Returns
@@ -140,8 +142,11 @@ def send_batches(http: httpx.Client, batches: list[Batch], site: str | None, jou
         when the upload could not go on: the server stayed unreachable or kept failing (5xx) through the
         retries (:class:`~sharedcenter.errors.StorageUnavailable`; the journal holds what was
         acknowledged), or a refusal that holds for every batch (401, 403, 404).
+
+    ``progress`` is called with each batch's bytes once it is done (sent or skipped); ``notify`` with
+    each retry's reason (the log, by default).
     """
-    retry = retry or RetryPolicy()
+    retry, notify = retry or RetryPolicy(), notify or logger.warning
     summary, failed_groups = Summary(), set()
     started = time.monotonic()
     for batch in batches:
@@ -152,7 +157,7 @@ def send_batches(http: httpx.Client, batches: list[Batch], site: str | None, jou
             summary.instances_failed += len(batch.items)
         else:
             try:
-                studies = [{k: s.get(k) for k in _STUDY_FIELDS} for s in _post(http, batch, site, retry)]
+                studies = [{k: s.get(k) for k in _STUDY_FIELDS} for s in _post(http, batch, site, retry, notify)]
             except (StorageUnavailable, *_FATAL) as exc:
                 summary.stopped = exc
                 summary.errors.append(str(exc))
