@@ -20,11 +20,12 @@ import pytest
 from pydicom.fileset import FileSet
 from pydicom.uid import generate_uid
 
-from sharedcenter.auth import Principal
+from sharedcenter.auth import Principal, create_user
 from sharedcenter.config import Settings, load_settings
-from sharedcenter.errors import InvalidInput
+from sharedcenter.errors import Conflict, InvalidInput
+from sharedcenter.region import load_region, read_region
 from sharedcenter.services import Services
-from sharedcenter.upload import ArchiveLimits, BatchLimits, collect, plan_batches
+from sharedcenter.upload import ArchiveLimits, BatchLimits, Journal, collect, plan_batches
 from tests.conftest import PASSWORD, login, serve_api
 from tests.data_paths import require_data
 from tests.servers import OrthancServer
@@ -307,6 +308,7 @@ def test_server_gone_mid_upload_is_a_clear_error_and_resumable(
         assert "run the same command again to send the rest" in stderr
         summary = json.loads(stdout.strip().splitlines()[-1])
         assert summary["complete"] is False and 2 <= summary["batches_sent"] < 12
+        assert summary["instances_sent"] + summary["instances_pending"] == 24
         assert journals(env)
         with serve_api(services, port=port) as api_url:
             out, again = run_upload(env, link.url, str(folder), "--batch-files", "2")
@@ -376,3 +378,56 @@ def test_plan_declares_complete_only_on_the_last_batch(tmp_path: Path) -> None:
     assert [(len(b.items), b.complete) for b in batches] == [(2, False), (2, False), (1, True)]
     with pytest.raises(ValueError, match="batch limits must be positive"):
         BatchLimits(files=0)
+
+
+def test_journal_survives_a_torn_line_and_keeps_two_runs_apart(tmp_path: Path) -> None:
+    journal = Journal.for_upload("http://county", "c01-t01", [tmp_path], tmp_path / "state")
+    with journal:
+        journal.record(["1.2.3", "1.2.4"], [{"id": 7, "kind": "dicom"}])
+        with pytest.raises(Conflict, match="another upload of the same inputs is running"), \
+                Journal.for_upload("http://county/", "c01-t01", [tmp_path], tmp_path / "state"):
+            pass
+    with journal.path.open("a") as fh:
+        fh.write('{"keys": ["1.2.5"')  # the client was killed while writing
+    again = Journal.for_upload("http://county", "c01-t01", [tmp_path], tmp_path / "state")
+    with again:
+        again.load()
+        assert again.acked == {"1.2.3", "1.2.4"} and list(again.studies) == [7]
+        again.discard()
+    assert not journal.path.exists() and not journal.path.with_suffix(".lock").exists()
+    other_site = Journal.for_upload("http://county", "c01-t02", [tmp_path], tmp_path / "state")
+    assert other_site.path != journal.path
+
+
+def test_server_errors_are_retried_until_the_store_is_back(people: dict[str, Principal], env: dict[str, str],
+                                                          tmp_path: Path) -> None:
+    """With its Orthanc down the API answers 503; the client backs off and finishes once Orthanc is back."""
+    orthanc = OrthancServer(tmp_path / "orthanc", modalities=[])
+    orthanc.start()
+    settings = load_settings(env="test", data_dir=tmp_path / "var2", secret_key="test-secret-key",
+                             dicom_store="orthanc", orthanc_url=orthanc.url, orthanc_user=orthanc.user,
+                             orthanc_password=orthanc.password)
+    services = Services.from_settings(settings)
+    services.db.upgrade()
+    with services.db.session() as session:
+        load_region(session, read_region(settings.region_file))
+        create_user(session, "tech", PASSWORD, "technician", site_code="c01-t01")
+    uid = generate_uid()
+    write_study(tmp_path / "exam", 3, uid)
+    try:
+        with serve_api(services) as url:
+            orthanc.stop()
+            link = SlowLink(int(url.rsplit(":", 1)[1]))
+            proc = _start_upload(env, link.url, tmp_path / "exam", "--retries", "8", "--retry-wait", "0.5")
+            poll(lambda: link.answered or proc.poll() is not None, 60, "the API's first answer")
+            orthanc.start()
+            stdout, stderr = proc.communicate(timeout=120)
+            link.close()
+            assert proc.returncode == 0, stderr
+            assert "HTTP 503" in stderr and "retrying" in stderr
+            assert json.loads(stdout.strip().splitlines()[-1])["instances_sent"] == 3
+            assert site_studies(url)[uid]["instance_count"] == 3
+        assert orthanc_instances(orthanc, uid) == 3
+    finally:
+        services.close()
+        orthanc.stop()

@@ -73,6 +73,8 @@ class Summary:
     instances_sent: int = 0
     instances_resumed: int = 0
     instances_failed: int = 0
+    #: instances not sent because the upload stopped before them (a re-run sends them)
+    instances_pending: int = 0
     batches_sent: int = 0
     batches_skipped: int = 0
     bytes: int = 0
@@ -87,6 +89,7 @@ class Summary:
             "studies": list(self.studies.values()),
             "instances_sent": self.instances_sent, "instances_skipped": len(self.skipped),
             "instances_resumed": self.instances_resumed, "instances_failed": self.instances_failed,
+            "instances_pending": self.instances_pending,
             "batches_sent": self.batches_sent, "batches_skipped": self.batches_skipped,
             "bytes": self.bytes, "seconds": round(self.seconds, 3),
             "skipped": [{"file": s.origin, "reason": s.reason} for s in self.skipped],
@@ -149,7 +152,7 @@ def send_batches(http: httpx.Client, batches: list[Batch], site: str | None, jou
     retry, notify = retry or RetryPolicy(), notify or logger.warning
     summary, failed_groups = Summary(), set()
     started = time.monotonic()
-    for batch in batches:
+    for n, batch in enumerate(batches):
         if set(batch.keys) <= journal.acked:
             summary.batches_skipped += 1
             summary.instances_resumed += len(batch.items)
@@ -161,6 +164,7 @@ def send_batches(http: httpx.Client, batches: list[Batch], site: str | None, jou
             except (StorageUnavailable, *_FATAL) as exc:
                 summary.stopped = exc
                 summary.errors.append(str(exc))
+                summary.instances_pending = sum(len(b.items) for b in batches[n:])
                 break
             except (InvalidInput, Conflict) as exc:
                 failed_groups.add(batch.group)

@@ -23,6 +23,8 @@ class SlowLink:
         self.port = self.server.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._closing = False
+        #: bytes relayed back from the server so far (the test's sign that the server has answered)
+        self.answered = 0
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
@@ -38,14 +40,15 @@ class SlowLink:
                 client.close()
                 continue
             upstream.settimeout(None)
-            threading.Thread(target=self._pipe, args=(client, upstream, self.rate), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, None), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(client, upstream, self.rate, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, None, True), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket, rate: float | None) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, rate: float | None, back: bool) -> None:
         try:
             while chunk := src.recv(16384):
                 dst.sendall(chunk)
+                if back:
+                    self.answered += len(chunk)
                 if rate:
                     time.sleep(len(chunk) / rate)
         except OSError:
