@@ -64,6 +64,7 @@ def test_upload_with_progress_and_errors(services: Services, people: dict[str, P
         again = sc(services.settings, *args, **state)  # a finished upload is not resumed: sent again, harmlessly
         again_studies = json.loads(again.stdout.splitlines()[-1])["studies"]
         assert {s["id"] for s in again_studies} == {s["id"] for s in studies}
+        assert all(s["duplicate"] for s in again_studies) and not any(s["duplicate"] for s in studies)
         assert [s["instance_count"] for s in again_studies] == [s["instance_count"] for s in studies]
         (folder / "readme.txt").write_text("not an exam")
         out = sc(services.settings, *args, **state)

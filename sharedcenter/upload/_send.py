@@ -41,7 +41,9 @@ _REFUSALS: dict[int, type[SharedCenterError]] = {
 }
 #: Refusals that every other batch would get too: stop the upload.
 _FATAL = (AuthenticationFailed, PermissionDenied, NotFound)
-_STUDY_FIELDS = ("id", "kind", "modality", "state", "study_instance_uid", "instance_count", "complete")
+#: what the summary keeps of each study the server answered (``duplicate``: its last batch added nothing new)
+_STUDY_FIELDS = ("id", "kind", "modality", "state", "study_instance_uid", "instance_count", "complete",
+                 "duplicate")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
