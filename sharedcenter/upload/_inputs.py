@@ -71,10 +71,17 @@ class Inputs:
 
 
 def _dicom_uids(origin: str, head: bytes, full: Callable[[], bytes]) -> pydicom.Dataset:
-    """The UIDs of a DICOM file, from its first bytes when the header fits in them."""
+    """The UIDs of a DICOM file, from its first bytes; the whole file is read only when its header is
+    longer than them."""
     try:
-        data = head if len(head) < _HEAD_BYTES else full()
-        return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=_UID_TAGS)
+        ds = pydicom.dcmread(io.BytesIO(head), stop_before_pixels=True, specific_tags=_UID_TAGS)
+        if len(head) < _HEAD_BYTES or ("StudyInstanceUID" in ds and "SOPInstanceUID" in ds):
+            return ds
+    except DICOM_ERRORS as exc:
+        if len(head) < _HEAD_BYTES:
+            raise InvalidInput(f"{origin}: not a readable DICOM file ({exc})") from exc
+    try:
+        return pydicom.dcmread(io.BytesIO(full()), stop_before_pixels=True, specific_tags=_UID_TAGS)
     except DICOM_ERRORS as exc:
         raise InvalidInput(f"{origin}: not a readable DICOM file ({exc})") from exc
 
@@ -118,15 +125,15 @@ class _Collector:
     def files(self, paths: Iterable[Path]) -> None:
         pending = [p for p in paths if p.resolve() not in self.seen]
         self.seen.update(p.resolve() for p in pending)
-        heads = {p: _head(p) for p in pending}
         used: set[Path] = set()
         for path in pending:
-            kind = detect_format(path.name, heads[path])
+            head = _head(path)
+            kind = detect_format(path.name, head)
             if kind == ZIP and self.zip(path):
                 used.add(path)
             elif kind == DICOM:
                 used.add(path)
-                self.put(_dicom_item(str(path), path.stat().st_size, heads[path], path.read_bytes))
+                self.put(_dicom_item(str(path), path.stat().st_size, head, path.read_bytes))
             elif kind in _SINGLE_FILE_ECG:
                 used.add(path)
                 self.ecg([path])
