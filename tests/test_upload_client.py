@@ -22,6 +22,10 @@ from pydicom.uid import generate_uid
 
 from sharedcenter.auth import Principal, create_user
 from sharedcenter.config import Settings, load_settings
+from sharedcenter.ecg.aecg import write_aecg
+from sharedcenter.ecg.read import read_ecg
+from sharedcenter.ecg.scp import write_scp
+from sharedcenter.ecg.write import write_dicom_ecg
 from sharedcenter.errors import Conflict, InvalidInput
 from sharedcenter.region import load_region, read_region
 from sharedcenter.services import Services
@@ -431,3 +435,21 @@ def test_server_errors_are_retried_until_the_store_is_back(people: dict[str, Pri
     finally:
         services.close()
         orthanc.stop()
+
+
+def test_every_ecg_format_goes_as_before(services: Services, people: dict[str, Principal], env: dict[str, str],
+                                         tmp_path: Path) -> None:
+    """ECG records keep their own route: a WFDB pair, DICOM waveform, HL7 aECG, SCP-ECG and a zip of WFDB."""
+    wfdb_files = simulated_wfdb(tmp_path / "ecg" / "wfdb", name="rec")
+    record = read_ecg(wfdb_files)
+    for name, data in (("wave.bin", write_dicom_ecg(record)), ("aecg.bin", write_aecg(record)),
+                       ("scp.bin", write_scp(record))):
+        (tmp_path / "ecg" / name).write_bytes(data)
+    with zipfile.ZipFile(tmp_path / "ecg" / "rec.zip", "w") as zf:
+        for name, data in wfdb_files.items():
+            zf.writestr(name, data)
+    with serve_api(services) as url:
+        out, summary = run_upload(env, url, str(tmp_path / "ecg"))
+    assert out.returncode == 0, out.stderr
+    assert summary["skipped"] == [] and summary["instances_sent"] == 6 and summary["batches_sent"] == 5
+    assert sorted(s["kind"] for s in summary["studies"]) == ["ecg"] * 5
