@@ -266,9 +266,11 @@ def big_study(tmp_path: Path) -> tuple[str, Path]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGINT, 130)])
 def test_resume_after_the_client_is_killed(services: Services, people: dict[str, Principal],
                                            orthanc_server: OrthancServer, env: dict[str, str],
-                                           big_study: tuple[str, Path]) -> None:
+                                           big_study: tuple[str, Path], sig: int, code: int) -> None:
+    """``kill -9`` (nothing runs after it) or Ctrl-C mid-upload; the same command then sends only the rest."""
     uid, folder = big_study
     with serve_api(services) as api_url:
         port = int(api_url.rsplit(":", 1)[1])
@@ -276,9 +278,11 @@ def test_resume_after_the_client_is_killed(services: Services, people: dict[str,
         try:
             proc = _start_upload(env, link.url, folder)
             poll(lambda: _acked_lines(env) >= 3 or proc.poll() is not None, 60, "3 acknowledged batches")
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
-            assert proc.returncode == -signal.SIGKILL, "the upload finished before it could be killed"
+            proc.send_signal(sig)
+            _, stderr = proc.communicate(timeout=30)
+            assert proc.returncode == code, f"the upload finished before it could be stopped: {stderr}"
+            if sig == signal.SIGINT:
+                assert "interrupted: what the server acknowledged is kept" in stderr
             held = site_studies(api_url)[uid]
             assert 6 <= held["instance_count"] < 24 and not held["complete"]
             out, summary = run_upload(env, link.url, str(folder), "--batch-files", "2")
@@ -397,7 +401,12 @@ def test_journal_survives_a_torn_line_and_keeps_two_runs_apart(tmp_path: Path) -
     with again:
         again.load()
         assert again.acked == {"1.2.3", "1.2.4"} and list(again.studies) == [7]
-        again.discard()
+        again.record(["1.2.6"], [])
+    third = Journal(again.path)
+    with third:
+        third.load()  # the line after the torn one is whole
+        assert third.acked == {"1.2.3", "1.2.4", "1.2.6"}
+        third.discard()
     assert not journal.path.exists() and not journal.path.with_suffix(".lock").exists()
     other_site = Journal.for_upload("http://county", "c01-t02", [tmp_path], tmp_path / "state")
     assert other_site.path != journal.path

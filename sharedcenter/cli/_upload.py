@@ -97,10 +97,15 @@ def upload(paths: tuple[Path, ...], site: str | None, url: str, token: str | Non
                 journal.load()
             else:
                 journal.discard()
-            with _progress(batches, quiet) as progress:
-                summary = send_batches(client.http, batches, site, journal, progress=progress,
-                                       retry=RetryPolicy(attempts=retries, first_wait=retry_wait),
-                                       notify=None if quiet else _notify)
+            try:
+                with _progress(batches, quiet) as progress:
+                    summary = send_batches(client.http, batches, site, journal, progress=progress,
+                                           retry=RetryPolicy(attempts=retries, first_wait=retry_wait),
+                                           notify=None if quiet else _notify)
+            except KeyboardInterrupt:
+                click.echo("\ninterrupted: what the server acknowledged is kept; run the same command again to "
+                           "send the rest", err=True)
+                raise SystemExit(130) from None
             if summary.stopped is None and not summary.errors:
                 journal.discard()
     finally:

@@ -97,7 +97,10 @@ class Journal:
     def record(self, keys: list[str], studies: list[dict[str, Any]]) -> None:
         """Note one acknowledged batch, durably, before the next one is sent."""
         if self._fh is None:
+            torn = self.path.exists() and self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n")
             self._fh = self.path.open("a", encoding="utf-8")
+            if torn:  # end the torn line, or the next line would be glued to it and lost too
+                self._fh.write("\n")
         self._fh.write(json.dumps({"keys": keys, "studies": studies}, ensure_ascii=False) + "\n")
         self._fh.flush()
         with contextlib.suppress(OSError):  # a file system without fsync still has the flushed line
