@@ -162,7 +162,10 @@ class _Collector:
                           path.read_bytes))
 
     def put(self, entry: Item | Skipped) -> None:
-        (self.inputs.items if isinstance(entry, Item) else self.inputs.skipped).append(entry)  # type: ignore[arg-type]
+        if isinstance(entry, Item):
+            self.inputs.items.append(entry)
+        else:
+            self.inputs.skipped.append(entry)
 
     def zip(self, path: Path) -> bool:
         """Stream the DICOM members of a zip; ``False`` when it holds no DICOM (an ECG record's zip)."""
