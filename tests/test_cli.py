@@ -53,23 +53,30 @@ def test_upload_with_progress_and_errors(services: Services, people: dict[str, P
         (folder / f"{i}.dcm").write_bytes(dicom_bytes(study_uid="1.2.826.0.1.3680043.8.498.77"))
     for name, data in simulated_wfdb(tmp_path / "ecg").items():
         (folder / name).write_bytes(data)
+    state = {"XDG_STATE_HOME": str(tmp_path / "state"), "SHAREDCENTER_PASSWORD": PASSWORD}
     with serve_api(services) as url:
         args = ("upload", str(folder), "--url", url, "--user", "tech", "--json")
-        out = sc(services.settings, *args, SHAREDCENTER_PASSWORD=PASSWORD)
+        out = sc(services.settings, *args, **state)
         assert out.returncode == 0, out.stderr
-        studies = json.loads(out.stdout)
+        studies = json.loads(out.stdout.splitlines()[-1])["studies"]
         assert sorted((s["kind"], s["instance_count"]) for s in studies) == [("dicom", 3), ("ecg", 2)]
         assert "uploading 5 files" in out.stderr
-        again = json.loads(sc(services.settings, *args, SHAREDCENTER_PASSWORD=PASSWORD).stdout)
-        assert all(s["duplicate"] for s in again) and {s["id"] for s in again} == {s["id"] for s in studies}
+        again = sc(services.settings, *args, **state)  # a finished upload is not resumed: sent again, harmlessly
+        again_studies = json.loads(again.stdout.splitlines()[-1])["studies"]
+        assert {s["id"] for s in again_studies} == {s["id"] for s in studies}
+        assert all(s["duplicate"] for s in again_studies) and not any(s["duplicate"] for s in studies)
+        assert [s["instance_count"] for s in again_studies] == [s["instance_count"] for s in studies]
         (folder / "readme.txt").write_text("not an exam")
-        out = sc(services.settings, *args, SHAREDCENTER_PASSWORD=PASSWORD)
-        assert out.returncode == 2 and "readme.txt" in out.stderr
+        out = sc(services.settings, *args, **state)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout.splitlines()[-1])["skipped"] == [
+            {"file": str(folder / "readme.txt"), "reason": "not DICOM nor a known ECG format"}]
+        assert "skipped" in out.stderr and "readme.txt" in out.stderr
         (folder / "readme.txt").unlink()
         out = sc(services.settings, "upload", str(folder), "--url", url, "--user", "tech", "--site", "c01-t02",
-                 SHAREDCENTER_PASSWORD=PASSWORD)
+                 **state)
         assert out.returncode == 2 and "may not act for site" in out.stderr
-        out = sc(services.settings, "upload", str(folder), "--url", url, "--token", "sc_wrong")
+        out = sc(services.settings, "upload", str(folder), "--url", url, "--token", "sc_wrong", **state)
         assert out.returncode == 2 and "HTTP 401" in out.stderr
 
 

@@ -1,0 +1,112 @@
+"""``sharedcenter upload`` (journal, study after study) against the plain client it replaced, same run.
+
+Starts a private Orthanc and ``sharedcenter serve`` on it (the ingest bench's set-up), writes the same
+kind of folder for each way (fresh UIDs each time, so every run stores new instances), and sends it:
+
+- ``plain``: ``ApiClient.upload_all`` (no journal, no retries), one study at a time;
+- ``upload``: the ``sharedcenter.upload`` path (collect, plan, journal fsync'ed per batch, retries);
+- ``resume``: the ``upload`` path again on inputs whose journal already holds every batch (what a
+  re-run after an interruption pays for the part already sent);
+- ``half``: a run whose journal holds the first half of the batches (a resumed, half-done upload).
+
+It prints instances/s and the ratios ``upload / plain`` throughput and ``resume / upload`` time.
+
+    .venv/bin/python bench/upload.py [--studies 10] [--per-study 20] [--large 4] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ingest import make_files, setup_stack, start_server
+
+from sharedcenter.client import ApiClient, plan_upload
+from sharedcenter.upload import Journal, collect, plan_batches, send_batches
+from tests.servers import free_port
+
+SITE = "c01-t01"
+
+
+def plain(url: str, token: str, folder: Path) -> float:
+    client = ApiClient(url, token)
+    start = time.perf_counter()
+    client.upload_all(plan_upload([folder]), SITE, parallel=1)
+    elapsed = time.perf_counter() - start
+    client.close()
+    return elapsed
+
+
+def upload(url: str, token: str, folder: Path, state: Path, keep_first: int | None = None) -> tuple[float, int]:
+    """Time the upload path; with ``keep_first``, only that many batches are sent and journaled (the
+    timing is then meaningless), to set up a resumed run.  Returns seconds and batches skipped."""
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
+        start = time.perf_counter()
+        inputs = collect([folder])
+        batches, _ = plan_batches(inputs.items)
+        with Journal.for_upload(url, SITE, [folder], state) as journal:
+            journal.load()
+            summary = send_batches(http, batches[:keep_first] if keep_first else batches, SITE, journal)
+        inputs.close()
+        return time.perf_counter() - start, summary.batches_skipped
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--studies", type=int, default=10)
+    parser.add_argument("--per-study", type=int, default=20)
+    parser.add_argument("--large", type=int, default=4, help="one-image CR studies (~7 MB each)")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-upload-"))
+    orthanc, services, token, env = setup_stack(work)
+    port = free_port()
+    server = start_server(env, port, work / "serve.log")
+    url = f"http://127.0.0.1:{port}"
+    rows: dict[str, list[float]] = {"plain": [], "upload": [], "resume": [], "half": []}
+    n = 0
+    try:
+        for r in range(args.rounds):
+            for way in ("plain", "upload"):
+                folder = work / f"{way}-{r}"
+                n = len(make_files(folder, args.studies, args.per_study, args.large))
+                if way == "plain":
+                    rows["plain"].append(plain(url, token, folder))
+                    continue
+                state = work / f"state-{r}"
+                rows["upload"].append(upload(url, token, folder, state)[0])
+                rows["resume"].append(upload(url, token, folder, state)[0])
+            half = work / f"half-{r}"
+            make_files(half, args.studies, args.per_study, args.large)
+            total = len(plan_batches(collect([half]).items)[0])
+            upload(url, token, half, work / f"state-half-{r}", keep_first=total // 2)
+            rows["half"].append(upload(url, token, half, work / f"state-half-{r}")[0])
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        orthanc.stop()
+        services.close()
+    best = {way: min(times) for way, times in rows.items()}
+    for way, times in rows.items():
+        print(f"{way:>7}: {n} instances, best {best[way]:.2f} s -> {n / best[way]:.1f} instances/s "
+              f"(runs: {[round(t, 2) for t in times]})")
+    ratio = best["plain"] / best["upload"]
+    print(f"upload/plain throughput {ratio:.2f}; resume of a fully sent set costs {best['resume'] / best['upload']:.3f}"
+          f" of an upload; a half-sent set resumes in {best['half'] / best['upload']:.2f} of an upload")
+    print(json.dumps({"instances": n, "instances_per_s": {w: round(n / t, 1) for w, t in best.items()},
+                      "ratio_upload_plain": round(ratio, 3),
+                      "ratio_resume_upload": round(best["resume"] / best["upload"], 4),
+                      "ratio_half_upload": round(best["half"] / best["upload"], 3)}))
+
+
+if __name__ == "__main__":
+    main()
