@@ -9,6 +9,7 @@ nothing here runs at import time.
 from __future__ import annotations
 
 import functools
+import zoneinfo
 from pathlib import Path
 from typing import Literal
 
@@ -90,6 +91,9 @@ class Settings(BaseSettings):
     #: run the ECG model in the pre-read (off: criteria statements only)
     ecg_model_enabled: bool = True
 
+    #: the region's local time (IANA name): an order and a study match on the same local day
+    timezone: str = "Asia/Shanghai"
+
     routine_window_hours: float = Field(default=24.0, gt=0)
     urgent_window_minutes: float = Field(default=60.0, gt=0)
     stat_window_minutes: float = Field(default=15.0, gt=0)
@@ -117,6 +121,10 @@ class Settings(BaseSettings):
                 raise ValueError(f"env=prod refuses the development placeholder for: {', '.join(weak)}")
         if not self.recognition_rules_file.is_file():
             raise ValueError(f"recognition_rules_file {self.recognition_rules_file} does not exist")
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone name") from exc
         if not self.region_file.is_file():
             raise ValueError(f"region_file {self.region_file} does not exist")
         return self
@@ -125,6 +133,11 @@ class Settings(BaseSettings):
     def broker_folder(self) -> Path:
         """Folder of the embedded ``filesystem://`` broker."""
         return self.data_dir / "broker"
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        """The region's local time zone (``timezone``)."""
+        return zoneinfo.ZoneInfo(self.timezone)
 
     @property
     def is_embedded_broker(self) -> bool:

@@ -34,7 +34,12 @@ from sharedcenter.api.routes import (
 from sharedcenter.audit import correlation_id
 from sharedcenter.errors import SharedCenterError
 from sharedcenter.services import Services
-from sharedcenter.studies import complete_settled_studies, queue_stale_studies, sync_dicom_store
+from sharedcenter.studies import (
+    complete_counted_studies,
+    complete_settled_studies,
+    queue_stale_studies,
+    sync_dicom_store,
+)
 from sharedcenter.web import router as web_router
 
 __all__ = ["create_app"]
@@ -87,6 +92,7 @@ def _catch_up_loop(services: Services, wakeup: threading.Event, stop: threading.
         wakeup.clear()
         try:
             sync_dicom_store(services)
+            complete_counted_studies(services)
             age = services.settings.orthanc_stable_age_s
             complete_settled_studies(services, dt.timedelta(seconds=age + max(5.0, age / 2)))
             with services.db.session() as session:

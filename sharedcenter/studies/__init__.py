@@ -18,7 +18,7 @@ from sharedcenter.studies.preread import (
 )
 from sharedcenter.studies.query import get_visible_study, list_site_studies, visible_to, worklist
 from sharedcenter.studies.state import ALLOWED, OPEN_STATES, transition
-from sharedcenter.studies.sync import SyncReport, complete_settled_studies, sync_dicom_store
+from sharedcenter.studies.sync import SyncReport, complete_counted_studies, complete_settled_studies, sync_dicom_store
 
 __all__ = [
     "ALLOWED",
@@ -28,6 +28,7 @@ __all__ = [
     "SyncReport",
     "UploadedFile",
     "begin_preread",
+    "complete_counted_studies",
     "complete_settled_studies",
     "ecg_record_key",
     "fail_preread",
