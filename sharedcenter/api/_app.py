@@ -22,6 +22,7 @@ from sharedcenter.api.routes import (
     ecg,
     fhir,
     internal,
+    orders,
     qc,
     recognition,
     reports,
@@ -127,7 +128,7 @@ def create_app(services: Services, *, background: bool = True) -> FastAPI:
     install_error_handlers(app)
     for router in (auth.router, studies.router, ecg.router, reports.router, verify.router, recognition.router,
                    fhir.router, qc.router, webhooks.router, station.router, viewer.router, clinic.router,
-                   internal.router, dicomweb.router, web_router):
+                   internal.router, dicomweb.router, orders.router, web_router):
         app.include_router(router)
     app.add_middleware(_Limits, max_body=services.settings.max_upload_bytes + 1024 * 1024)
     return app

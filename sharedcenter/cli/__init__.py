@@ -11,6 +11,8 @@ from sharedcenter.cli._demo import demo
 from sharedcenter.cli._ecg import ecg
 from sharedcenter.cli._eval import eval_
 from sharedcenter.cli._models import models_
+from sharedcenter.cli._mwl import mwl
+from sharedcenter.cli._orders import orders
 from sharedcenter.cli._orthanc import orthanc
 from sharedcenter.cli._run import serve, sync, worker
 from sharedcenter.cli._upload import upload
@@ -25,7 +27,7 @@ def cli() -> None:
 
 
 for command in (db, region, user, token, serve, worker, sync, upload, demo, orthanc, ca, institution, ecg,
-                models_, eval_):
+                models_, eval_, orders, mwl):
     cli.add_command(command)
 
 
