@@ -13,7 +13,7 @@ import zoneinfo
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sharedcenter.errors import ImproperlyConfigured
@@ -98,6 +98,15 @@ class Settings(BaseSettings):
     urgent_window_minutes: float = Field(default=60.0, gt=0)
     stat_window_minutes: float = Field(default=15.0, gt=0)
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone name (e.g. Asia/Shanghai)") from exc
+        return value
+
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:
         self.data_dir = self.data_dir.expanduser().resolve()
@@ -121,10 +130,6 @@ class Settings(BaseSettings):
                 raise ValueError(f"env=prod refuses the development placeholder for: {', '.join(weak)}")
         if not self.recognition_rules_file.is_file():
             raise ValueError(f"recognition_rules_file {self.recognition_rules_file} does not exist")
-        try:
-            zoneinfo.ZoneInfo(self.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone name") from exc
         if not self.region_file.is_file():
             raise ValueError(f"region_file {self.region_file} does not exist")
         return self

@@ -68,24 +68,27 @@ def _by_accession(session: Session, site_code: str, accession_number: str) -> Or
 
 def _by_patient_day(session: Session, settings: Settings, site_code: str, patient_id: str, exam: ExamType,
                     day: dt.date, *, numbered: bool) -> Order | None:
-    """An open order of the site for this patient and exam on the study's local day.
+    """A scheduled order of the site for this patient and exam on the study's local day.
 
-    ``numbered`` allows orders that carry an accession number (a study without one may answer them);
-    a study with its own, unknown, number only takes orders without one.
+    Only orders still waiting for their study count (one answered already, or made by ingest for a
+    study, does not take another study without an accession number).  ``numbered`` allows orders
+    that carry an accession number (a study without one may answer them); a study with its own,
+    unknown, number only takes orders without one.
     """
     query = select(Order).where(Order.site_code == site_code, Order.patient_id == patient_id,
-                                Order.exam == exam.value, Order.status.in_(OPEN_ORDER_STATES))
+                                Order.exam == exam.value, Order.status == OrderStatus.SCHEDULED.value)
     if not numbered:
         query = query.where(Order.accession_number.is_(None))
     for order in session.scalars(query.order_by(Order.scheduled_at, Order.id)):
-        if local_day(settings, order.scheduled_at or order.requested_at) == day:
+        if local_day(settings, order.scheduled_at or order.requested_at) == day:  # in Python: SQL has no zones
             return order
     return None
 
 
 def find_order(session: Session, settings: Settings, *, site_code: str, accession_number: str, patient_id: str,
                exam: ExamType, study_date: str = "") -> Order | None:
-    """The site's order a study answers: by AccessionNumber, else by PatientID + exam + local day."""
+    """The site's order a study answers: by AccessionNumber, else a scheduled order by PatientID + exam +
+    the study's local day (StudyDate, else today in ``SHAREDCENTER_TIMEZONE``)."""
     if accession_number:
         order = _by_accession(session, site_code, accession_number)
         if order is not None:
