@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     orthanc_sync_interval_s: float = Field(default=5.0, gt=0)
     #: Orthanc's StableAge: quiet seconds after which a C-STORE'd study counts as complete
     orthanc_stable_age_s: int = Field(default=60, gt=0)
+    #: how often the store is read while an open order waits for its expected instance count (the
+    #: doorbell rings only on stable studies, so counting needs the feed read this often)
+    orthanc_count_poll_s: float = Field(default=1.0, gt=0)
 
     object_store: Literal["folder", "minio"] = "folder"
     object_folder: Path | None = None

@@ -36,6 +36,7 @@ from sharedcenter.audit import correlation_id
 from sharedcenter.errors import SharedCenterError
 from sharedcenter.services import Services
 from sharedcenter.studies import (
+    awaiting_counts,
     complete_counted_studies,
     complete_settled_studies,
     queue_stale_studies,
@@ -91,9 +92,12 @@ def _catch_up_loop(services: Services, wakeup: threading.Event, stop: threading.
     interval = services.settings.orthanc_sync_interval_s
     while not stop.is_set():
         wakeup.clear()
+        wait = interval
         try:
             sync_dicom_store(services)
             complete_counted_studies(services)
+            if awaiting_counts(services):
+                wait = min(interval, services.settings.orthanc_count_poll_s)
             age = services.settings.orthanc_stable_age_s
             complete_settled_studies(services, dt.timedelta(seconds=age + max(5.0, age / 2)))
             with services.db.session() as session:
@@ -102,7 +106,7 @@ def _catch_up_loop(services: Services, wakeup: threading.Event, stop: threading.
             logger.warning("catch-up with the DICOM store failed, will retry: %s", exc)
         except Exception:
             logger.exception("catch-up loop error; will retry")
-        wakeup.wait(interval)
+        wakeup.wait(wait)
 
 
 def create_app(services: Services, *, background: bool = True) -> FastAPI:

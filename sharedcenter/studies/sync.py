@@ -27,8 +27,9 @@ from sharedcenter.services import Services
 from sharedcenter.storage.base import StudyChange
 from sharedcenter.studies.completion import expected_count_reached, queue_complete
 from sharedcenter.studies.ingest import create_study, dicom_fields
+from sharedcenter.studies.orders import OPEN_ORDER_STATES
 
-__all__ = ["SyncReport", "complete_counted_studies", "complete_settled_studies", "sync_dicom_store"]
+__all__ = ["SyncReport", "awaiting_counts", "complete_counted_studies", "complete_settled_studies", "sync_dicom_store"]
 
 logger = logging.getLogger(__name__)
 CURSOR = "dicom_store.changes"
@@ -93,6 +94,13 @@ def _create_from_store(services: Services, session: Session, change: StudyChange
 def _complete(services: Services, session: Session, study: Study) -> None:
     reason = PrereadReason.EXPECTED_COUNT if expected_count_reached(study) else PrereadReason.STABLE
     queue_complete(services, session, study, ACTOR, reason)
+
+
+def awaiting_counts(services: Services) -> bool:
+    """Whether an open order gives an expected instance count (then the feed is worth reading often)."""
+    with services.db.session() as session:
+        return session.scalar(select(Order.id).where(
+            Order.expected_instances.is_not(None), Order.status.in_(OPEN_ORDER_STATES)).limit(1)) is not None
 
 
 def complete_counted_studies(services: Services) -> list[int]:
