@@ -9,7 +9,8 @@ in the same run.
 * ``complete``: a private Orthanc (``--stable-age`` s), the real API with its catch-up loop
   (``SHAREDCENTER_ORTHANC_SYNC_INTERVAL_S`` = ``--sync-interval``) and the doorbell script; two
   instances C-STOREd per study by pynetdicom.  A study whose order expects 2 instances is queued by
-  the count; a study without an order waits for StableAge.  Time is from the last C-STORE's response
+  the count (the loop reads the feed every ``SHAREDCENTER_ORTHANC_COUNT_POLL_S``, 1 s, while such orders
+  are open); a study without an order waits for StableAge (and the doorbell).  Time is from the last C-STORE's response
   to the ``preread.queued`` audit event.
 
     .venv/bin/python bench/worklist_mwl.py [--rounds 30] [--studies 3] [--stable-age 10] [--sync-interval 5]
@@ -138,16 +139,16 @@ def bench_complete(work: Path, studies: int, stable_age: int, sync_interval: flo
                                 orthanc_password=orthanc.password, orthanc_sync_interval_s=sync_interval,
                                 orthanc_stable_age_s=stable_age)
     seconds: dict[str, list[float]] = {"expected_count": [], "stable": []}
+    with services.db.session() as session:  # the day's orders are placed before the exams, as in the clinic
+        for i in range(studies):
+            create_order(session, services.settings, admin, OrderRequest(
+                site_code="c01-t01", patient_id=f"Q{i}", patient_name="BENCH^PATIENT", modality="CT",
+                accession_number=f"C{i}E", expected_instances=2))
     try:
         with serve_api(services, background=True, port=port):
             for i in range(studies):
                 for way in seconds:
-                    accession = f"C{i}{way[0]}".upper()
-                    if way == "expected_count":
-                        with services.db.session() as session:
-                            create_order(session, services.settings, admin, OrderRequest(
-                                site_code="c01-t01", patient_id=f"Q{i}", patient_name="BENCH^PATIENT", modality="CT",
-                                accession_number=accession, expected_instances=2))
+                    accession = f"C{i}{way[0]}".upper()  # C0E has its order; C0S has none
                     uid = pydicom.uid.generate_uid()
                     files = [pydicom.dcmread(io.BytesIO(dicom_bytes(study_uid=uid, AccessionNumber=accession)))
                              for _ in range(2)]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import datetime as dt
-import io
 import json
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,10 +26,10 @@ from sharedcenter.errors import ImproperlyConfigured
 from sharedcenter.orders import OrderRequest, create_order
 from sharedcenter.region import load_region, read_region
 from sharedcenter.services import Services
-from sharedcenter.studies import UploadedFile, complete_counted_studies, ingest_upload, sync_dicom_store
+from sharedcenter.studies import UploadedFile, ingest_upload
 from sharedcenter.studies.orders import match_or_create_order
 from tests.conftest import PASSWORD, PEOPLE, login, serve_api
-from tests.servers import OrthancServer, c_store
+from tests.servers import OrthancServer
 from tests.test_cli import sc
 from tests.utils import dicom_bytes
 from tests.utils.processes import poll
@@ -244,33 +244,44 @@ def orthanc_slow_stable(tmp_path: Path) -> Iterator[OrthancServer]:
     server.stop()
 
 
+def _storescu(orthanc: OrthancServer, calling: str, files: list[Path]) -> None:
+    run = subprocess.run(["storescu", "-aet", calling, "-aec", orthanc.aet, "127.0.0.1", str(orthanc.dicom_port),
+                          *map(str, files)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+
+
+def _study_row(services: Services, uid: str) -> Study | None:
+    with services.db.session() as session:
+        return session.scalar(select(Study).where(Study.study_instance_uid == uid))
+
+
 @pytest.mark.servers
 def test_c_stored_study_is_queued_once_its_expected_count_arrived(
     orthanc_slow_stable: OrthancServer, tmp_path: Path, people: dict[str, Principal], services: Services
 ) -> None:
+    """dcmtk's storescu sends 2, then the 3rd of the 3 instances the order expects; the server's own
+    catch-up loop (interval 30 s, count poll 0.5 s) queues the pre-read long before StableAge (60 s)."""
     orthanc = orthanc_slow_stable
     settings = load_settings(env="test", data_dir=tmp_path / "var", secret_key="test-secret-key",
                              database_url=services.settings.database_url, dicom_store="orthanc",
-                             orthanc_url=orthanc.url, orthanc_user=orthanc.user, orthanc_password=orthanc.password)
+                             orthanc_url=orthanc.url, orthanc_user=orthanc.user, orthanc_password=orthanc.password,
+                             orthanc_sync_interval_s=30, orthanc_count_poll_s=0.5, orthanc_stable_age_s=60)
     live = Services.from_settings(settings)
+    order_id = _order(live, people["tech"], modality="CT", accession_number="CS1", expected_instances=3)
+    uid = pydicom.uid.generate_uid()
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"i{i}.dcm")
+        files[-1].write_bytes(dicom_bytes(study_uid=uid, AccessionNumber="CS1"))
     try:
-        order_id = _order(live, people["tech"], modality="CT", accession_number="CS1", expected_instances=3)
-        uid = pydicom.uid.generate_uid()
-        files = [pydicom.dcmread(io.BytesIO(dicom_bytes(study_uid=uid, AccessionNumber="CS1"))) for _ in range(3)]
-        assert c_store(orthanc, "C01T01DR", files[:2]) == [0, 0]
-        poll(lambda: sync_dicom_store(live).created, 20, "the arriving study")
-        complete_counted_studies(live)
-        assert _queued(live) == []  # 2 of 3: nothing yet
-
-        assert c_store(orthanc, "C01T01DR", files[2:]) == [0]
-
-        def queued() -> list[int]:
-            sync_dicom_store(live)
-            complete_counted_studies(live)
-            return _queued(live)
-
-        [study_id] = poll(queued, 20, "the pre-read queued on the third instance")
-        assert not live.dicom_store.is_stable(uid)  # StableAge has not passed: the count did it
+        with serve_api(live, background=True):
+            _storescu(orthanc, "C01T01DR", files[:2])
+            seen = poll(lambda: (row := _study_row(live, uid)) is not None and row.instance_count == 2 and row,
+                        20, "the arriving study counted at 2 instances")
+            assert not seen.complete and _queued(live) == []  # 2 of 3: not yet
+            _storescu(orthanc, "C01T01DR", files[2:])
+            [study_id] = poll(lambda: _queued(live), 20, "the pre-read queued on the third instance")
+            assert not live.dicom_store.is_stable(uid)  # StableAge has not passed: the count did it
         assert _queue_reasons(live, study_id) == ["expected_count"]
         assert _status(live, order_id) == "completed"
     finally:

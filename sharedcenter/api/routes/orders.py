@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from sharedcenter.api.deps import CurrentUser, ServicesDep
@@ -72,7 +72,7 @@ def order_out(order: Order) -> OrderOut:
 
 
 @router.post("", status_code=201)
-def place_order(body: OrderIn, principal: CurrentUser, services: ServicesDep) -> OrderOut:
+def place_order(body: OrderIn, request: Request, principal: CurrentUser, services: ServicesDep) -> OrderOut:
     """Put an order on the site's worklist (technicians for their own site, admin for any)."""
     site = body.site or principal.site_code
     if not site:
@@ -80,7 +80,10 @@ def place_order(body: OrderIn, principal: CurrentUser, services: ServicesDep) ->
     fields = body.model_dump(exclude={"site"})
     with services.db.session() as session:
         order = create_order(session, services.settings, principal, OrderRequest(site_code=site, **fields))
-        return order_out(order)
+        out = order_out(order)
+    if out.expected_instances is not None:
+        request.app.state.sync_wakeup.set()  # the catch-up loop starts counting this order's instances now
+    return out
 
 
 @router.get("")
