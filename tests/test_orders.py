@@ -17,6 +17,7 @@ import httpx
 import pydicom
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from sharedcenter.auth import Principal, create_user
 from sharedcenter.config import Settings, load_settings
@@ -349,3 +350,57 @@ def test_concurrent_uploads_with_one_accession_all_succeed(pg_services: Services
         orders = session.scalars(select(Order).where(Order.accession_number == "RACE2")).all()
         assert len(orders) == 1
         assert session.scalar(select(func.count()).select_from(Study).where(Study.order_id == orders[0].id)) == 6
+
+
+# -- migration 0005 on existing data ------------------------------------------------------------------
+
+
+def _migrate_with_data(url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    db = Database(url)
+    command.downgrade(db.alembic_config(), "base")
+    command.upgrade(db.alembic_config(), "0004")
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO centers (code, name, kind, active) VALUES ('c', 'C', 'imaging', true)"))
+        for code in ("s1", "s2"):
+            conn.execute(text("INSERT INTO sites (code, name, county_code, ae_title, imaging_center_code, "
+                              "ecg_center_code, active) VALUES (:c, :c, 'x', :c, 'c', 'c', true)"), {"c": code})
+        for accession in ("A1", "A2"):  # ids 1 and 2 (fresh tables)
+            conn.execute(text("INSERT INTO orders (accession_number, patient_id, patient_name, site_code, exam, "
+                              "clinical_question, priority, requested_at, due_at) VALUES (:a, 'P', 'N', 's1', "
+                              "'cxr', '', 'routine', '2026-01-01 00:00:00+00', '2026-01-02 00:00:00+00')"),
+                         {"a": accession})
+        conn.execute(text("INSERT INTO studies (kind, state, site_code, center_code, order_id, patient_id, "
+                          "patient_name, modality, description, instance_count, complete, critical, priority, "
+                          "priority_rank, due_at, received_at, updated_at, source) VALUES ('dicom', 'received', "
+                          "'s1', 'c', 1, 'P', 'N', 'DX', '', 1, true, false, 'routine', 2, "
+                          "'2026-01-02 00:00:00+00', '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00', 'upload')"))
+    db.upgrade()
+    command.downgrade(db.alembic_config(), "0004")  # and back, with the data in place
+    db.upgrade()
+    with db.sessionmaker() as session:
+        assert [(o.id, o.status) for o in session.scalars(select(Order).order_by(Order.id))] == \
+            [(1, "completed"), (2, "scheduled")]  # an order that has its study is done
+        session.add(Order(accession_number="A1", patient_id="Q", site_code="s2", exam="cxr", priority="routine",
+                          due_at=dt.datetime.now(dt.UTC)))
+        session.commit()  # the same number at another site is allowed now
+        session.add(Order(accession_number="A1", patient_id="Q", site_code="s1", exam="cxr", priority="routine",
+                          due_at=dt.datetime.now(dt.UTC)))
+        with pytest.raises(IntegrityError):
+            session.commit()  # but not twice at one site
+        session.rollback()
+        assert session.scalar(select(func.count()).select_from(Study).where(Study.order_id == 1)) == 1
+        if db.engine.dialect.name == "sqlite":  # the migration switched foreign keys off; they are back on
+            assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    db.dispose()
+
+
+def test_migration_0005_on_sqlite(tmp_path: Path) -> None:
+    _migrate_with_data(f"sqlite:///{tmp_path / 'm.db'}")
+
+
+@pytest.mark.servers
+def test_migration_0005_on_postgresql(postgres_url: str) -> None:
+    _migrate_with_data(postgres_url)
