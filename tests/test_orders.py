@@ -227,6 +227,28 @@ def test_expected_count_queues_the_preread_without_a_declaration(services: Servi
     assert _queue_reasons(services, declared.id) == ["declared"]
 
 
+def test_stow_left_open_is_queued_by_the_expected_count(api: httpx.Client, services: Services) -> None:
+    from sharedcenter.dicomweb import build_multipart_related
+
+    tech = login(api, "tech")
+    order = api.post("/api/orders", json={**ORDER, "modality": "CT", "accession_number": "SW1"}, headers=tech).json()
+    uid = pydicom.uid.generate_uid()
+
+    def stow(n: int) -> None:
+        body, content_type = build_multipart_related([dicom_bytes(study_uid=uid, AccessionNumber="SW1")
+                                                      for _ in range(n)])
+        r = api.post("/dicomweb/studies", params={"complete": "false"}, content=body,
+                     headers={**tech, "Content-Type": content_type})
+        assert r.status_code == 200, r.text
+
+    stow(1)
+    assert _queued(services) == [] and _status(services, order["id"]) == "in-progress"
+    stow(1)  # the second of the two the order expects
+    [study_id] = _queued(services)
+    assert _queue_reasons(services, study_id) == ["expected_count"]
+    assert _status(services, order["id"]) == "completed"
+
+
 def test_timezone_setting_is_checked(tmp_path: Path) -> None:
     assert load_settings(data_dir=tmp_path).timezone == "Asia/Shanghai"
     with pytest.raises(ImproperlyConfigured, match="TIMEZONE"):
