@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from sharedcenter.cli._common import fail_cleanly, settings_or_exit, setup_logging
@@ -25,6 +27,8 @@ def serve(host: str, port: int, ae_title: str) -> None:
     from sharedcenter.mwl.server import WorklistServer
 
     setup_logging()
+    # pynetdicom logs every identifier at INFO: patient names and IDs do not belong in the log
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     settings = settings_or_exit()
     db = Database.from_settings(settings)
     db.upgrade()
