@@ -133,54 +133,50 @@ def order_study_uid(settings: Settings, order: Order) -> str:
     return str(generate_uid(entropy_srcs=["sharedcenter-order", settings.public_url, str(order.id)]))
 
 
-def _full_item(settings: Settings, order: Order) -> Dataset:
+def _values(settings: Settings, order: Order) -> dict[str, Any]:
+    """Every attribute of the order's worklist item by keyword (the SPS sequence as a nested dict)."""
     when = (order.scheduled_at or order.requested_at).astimezone(settings.tz)
-    sps = Dataset()
-    sps.Modality = order.modality
-    sps.ScheduledStationAETitle = order.station_ae_title or ""
-    sps.ScheduledProcedureStepStartDate = when.strftime("%Y%m%d")
-    sps.ScheduledProcedureStepStartTime = when.strftime("%H%M%S")
-    sps.ScheduledPerformingPhysicianName = ""
-    sps.ScheduledProcedureStepDescription = order.procedure_description
-    sps.ScheduledProcedureStepID = str(order.id)
-    sps.ScheduledProcedureStepStatus = "SCHEDULED"
-    ds = Dataset()
-    ds.SpecificCharacterSet = _UTF8
-    ds.AccessionNumber = order.accession_number or ""
-    ds.ReferringPhysicianName = ""
-    ds.PatientName = order.patient_name
-    ds.PatientID = order.patient_id
-    ds.PatientBirthDate = order.patient_birth_date.strftime("%Y%m%d") if order.patient_birth_date else ""
-    ds.PatientSex = order.patient_sex
-    ds.StudyInstanceUID = order_study_uid(settings, order)
-    ds.RequestedProcedureID = str(order.id)
-    ds.RequestedProcedureDescription = order.procedure_description
-    ds.RequestedProcedurePriority = _PRIORITY.get(order.priority, "ROUTINE")
-    ds.ScheduledProcedureStepSequence = Sequence([sps])
-    return ds
+    sps = {
+        "Modality": order.modality, "ScheduledStationAETitle": order.station_ae_title or "",
+        "ScheduledProcedureStepStartDate": when.strftime("%Y%m%d"),
+        "ScheduledProcedureStepStartTime": when.strftime("%H%M%S"), "ScheduledPerformingPhysicianName": "",
+        "ScheduledProcedureStepDescription": order.procedure_description,
+        "ScheduledProcedureStepID": str(order.id), "ScheduledProcedureStepStatus": "SCHEDULED",
+    }
+    return {
+        "AccessionNumber": order.accession_number or "", "ReferringPhysicianName": "",
+        "PatientName": order.patient_name, "PatientID": order.patient_id,
+        "PatientBirthDate": order.patient_birth_date.strftime("%Y%m%d") if order.patient_birth_date else "",
+        "PatientSex": order.patient_sex, "StudyInstanceUID": order_study_uid(settings, order),
+        "RequestedProcedureID": str(order.id), "RequestedProcedureDescription": order.procedure_description,
+        "RequestedProcedurePriority": _PRIORITY.get(order.priority, "ROUTINE"),
+        "ScheduledProcedureStepSequence": sps,
+    }
 
 
-def _project(full: Dataset, requested: Dataset) -> Dataset:
-    """The elements of ``full`` that ``requested`` names (asked-for elements we lack come back empty)."""
+def _build(values: dict[str, Any], requested: Dataset | None) -> Dataset:
+    """A dataset of ``values``: all of them, or those ``requested`` names (asked-for ones we lack come
+    back empty).  Only what is returned is built: most of a C-FIND's time is making datasets."""
     out = Dataset()
-    for elem in requested:
-        if elem.tag == 0x00080005:  # SpecificCharacterSet: ours is set below
-            continue
-        have = full.get(elem.tag)
-        if have is None:
-            out.add(DataElement(elem.tag, elem.VR, None))
-        elif elem.VR == "SQ" and elem.value and have.VR == "SQ":
-            out.add(DataElement(elem.tag, "SQ", Sequence([_project(item, elem.value[0]) for item in have.value])))
-        else:
-            out.add(have)
-    out.SpecificCharacterSet = _UTF8
+    wanted = list(values) if requested is None else [e for e in requested if e.tag != 0x00080005]
+    for item in wanted:
+        keyword = item if isinstance(item, str) else item.keyword
+        value = values.get(keyword)
+        if isinstance(value, dict):
+            asked = None if isinstance(item, str) or not item.value else item.value[0]
+            setattr(out, keyword, Sequence([_build(value, asked)]))
+        elif value is not None:
+            setattr(out, keyword, value)
+        elif not isinstance(item, str):
+            out.add(DataElement(item.tag, item.VR, None))
     return out
 
 
 def worklist_item(settings: Settings, order: Order, requested: Dataset | None = None) -> Dataset:
     """The order as a Modality Worklist item: every attribute, or only those ``requested`` names."""
-    full = _full_item(settings, order)
-    return full if requested is None else _project(full, requested)
+    item = _build(_values(settings, order), requested)
+    item.SpecificCharacterSet = _UTF8
+    return item
 
 
 def worklist_items(session: Session, settings: Settings, site_code: str, identifier: Dataset) -> list[Dataset]:
