@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from sharedcenter.mwl import WorklistServer
 from sharedcenter.mwl.server import MODALITY_WORKLIST_FIND
 from sharedcenter.orders import OrderRequest, cancel_order, create_order
 from sharedcenter.services import Services
+from tests.servers import _tcp_answers, free_port
+from tests.utils.processes import poll, settings_env
 
 TZ_DAY = dt.timedelta(days=1)
 
@@ -163,17 +166,17 @@ def test_unknown_calling_ae_is_refused(scp: WorklistServer, services: Services) 
     assert site_ae.associate("127.0.0.1", scp.port, ae_title="SCMWL").is_rejected
 
 
-def _findscu(server: WorklistServer, calling: str, out: Path, *keys: str) -> subprocess.CompletedProcess[str]:
+def _findscu(port: int, calling: str, out: Path, *keys: str) -> subprocess.CompletedProcess[str]:
     out.mkdir(parents=True, exist_ok=True)
     argv = ["findscu", "-W", "-aet", calling, "-aec", "SCMWL", "-X", "-od", str(out)]
     for key in keys:
         argv += ["-k", key]
-    return subprocess.run([*argv, "127.0.0.1", str(server.port)], capture_output=True, text=True, timeout=60)
+    return subprocess.run([*argv, "127.0.0.1", str(port)], capture_output=True, text=True, timeout=60)
 
 
 def test_findscu_reads_the_worklist(scp: WorklistServer, services: Services, tmp_path: Path) -> None:
     today = _today(services).strftime("%Y%m%d")
-    run = _findscu(scp, "C01T01DR", tmp_path / "rsp", "PatientName", "PatientID", "PatientBirthDate",
+    run = _findscu(scp.port, "C01T01DR", tmp_path / "rsp", "PatientName", "PatientID", "PatientBirthDate",
                    "PatientSex", "AccessionNumber", "SpecificCharacterSet",
                    "ScheduledProcedureStepSequence[0].Modality=DX",
                    f"ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate={today}",
@@ -187,7 +190,28 @@ def test_findscu_reads_the_worklist(scp: WorklistServer, services: Services, tmp
 
 
 def test_findscu_from_an_unknown_ae_is_rejected(scp: WorklistServer, tmp_path: Path) -> None:
-    run = _findscu(scp, "STRANGER", tmp_path / "rsp", "PatientName")
+    run = _findscu(scp.port, "STRANGER", tmp_path / "rsp", "PatientName")
     assert run.returncode != 0
     assert "rejected" in (run.stdout + run.stderr).lower()
     assert list((tmp_path / "rsp").glob("rsp*.dcm")) == []
+
+
+def test_mwl_serve_command(services: Services, orders: dict[str, int], tmp_path: Path) -> None:
+    """``sharedcenter mwl serve`` as a real process, read by findscu, stopped by its PID."""
+    port = free_port()
+    log = tmp_path / "mwl.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "sharedcenter", "mwl", "serve", "--port", str(port),
+                                 "--ae-title", "SCMWL"], stdout=fh, stderr=subprocess.STDOUT,
+                                env=settings_env(services.settings))
+    try:
+        poll(lambda: proc.poll() is None and _tcp_answers("127.0.0.1", port), 60,
+             f"mwl serve to listen (log: {log})")
+        run = _findscu(port, "C01T01DR", tmp_path / "rsp", "AccessionNumber", "PatientID", "PatientName=ZHA*")
+        assert run.returncode == 0, run.stderr
+        found = [pydicom.dcmread(p) for p in sorted((tmp_path / "rsp").glob("rsp*.dcm"))]
+        assert [(str(i.AccessionNumber), str(i.PatientName)) for i in found] == [("A0001", "ZHANG^SAN")]
+        assert b"ZHA" not in log.read_bytes()  # pynetdicom's identifier dumps (patient data) stay out of the log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
