@@ -127,7 +127,7 @@ def create_order(session: Session, settings: Settings, principal: Principal, req
     return order
 
 
-def _scope(session: Session, principal: Principal, query: Select[Any]) -> Select[Any]:
+def _scope(principal: Principal, query: Select[Any]) -> Select[Any]:
     if principal.sees_everything:
         return query
     if principal.role is Role.TECHNICIAN:
@@ -153,7 +153,7 @@ def list_orders(
 ) -> list[Order]:
     """Orders the caller may see (a technician: their site; a specialist: their center's sites; admin,
     QC: all), filtered, in scheduled order."""
-    query = _scope(session, principal, select(Order))
+    query = _scope(principal, select(Order))
     if site_code:
         query = query.where(Order.site_code == site_code)
     if status:
@@ -172,7 +172,7 @@ def list_orders(
 
 def get_visible_order(session: Session, principal: Principal, order_id: int) -> Order:
     """The order, if the caller may see it (else NotFound)."""
-    order: Order | None = session.scalar(_scope(session, principal, select(Order).where(Order.id == order_id)))
+    order: Order | None = session.scalar(_scope(principal, select(Order).where(Order.id == order_id)))
     if order is None:
         raise NotFound(f"no order {order_id}")
     return order
