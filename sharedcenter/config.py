@@ -9,10 +9,11 @@ nothing here runs at import time.
 from __future__ import annotations
 
 import functools
+import zoneinfo
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sharedcenter.errors import ImproperlyConfigured
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
     orthanc_sync_interval_s: float = Field(default=5.0, gt=0)
     #: Orthanc's StableAge: quiet seconds after which a C-STORE'd study counts as complete
     orthanc_stable_age_s: int = Field(default=60, gt=0)
+    #: how often the store is read while an open order waits for its expected instance count (the
+    #: doorbell rings only on stable studies, so counting needs the feed read this often)
+    orthanc_count_poll_s: float = Field(default=1.0, gt=0)
 
     object_store: Literal["folder", "minio"] = "folder"
     object_folder: Path | None = None
@@ -90,9 +94,21 @@ class Settings(BaseSettings):
     #: run the ECG model in the pre-read (off: criteria statements only)
     ecg_model_enabled: bool = True
 
+    #: the region's local time (IANA name): an order and a study match on the same local day
+    timezone: str = "Asia/Shanghai"
+
     routine_window_hours: float = Field(default=24.0, gt=0)
     urgent_window_minutes: float = Field(default=60.0, gt=0)
     stat_window_minutes: float = Field(default=15.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone name (e.g. Asia/Shanghai)") from exc
+        return value
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:
@@ -125,6 +141,11 @@ class Settings(BaseSettings):
     def broker_folder(self) -> Path:
         """Folder of the embedded ``filesystem://`` broker."""
         return self.data_dir / "broker"
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        """The region's local time zone (``timezone``)."""
+        return zoneinfo.ZoneInfo(self.timezone)
 
     @property
     def is_embedded_broker(self) -> bool:

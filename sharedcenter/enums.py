@@ -8,6 +8,8 @@ __all__ = [
     "AuditAction",
     "CenterKind",
     "ExamType",
+    "OrderStatus",
+    "PrereadReason",
     "Priority",
     "ReportStatus",
     "Role",
@@ -53,6 +55,23 @@ class Priority(enum.StrEnum):
         return {"stat": 0, "urgent": 1, "routine": 2}[self.value]
 
 
+class OrderStatus(enum.StrEnum):
+    """Where an order (申请单) stands: scheduled on the worklist, being taken, done, or called off."""
+
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class PrereadReason(enum.StrEnum):
+    """Why a study's pre-read was queued: the sender said so, its order's count arrived, or it went quiet."""
+
+    DECLARED = "declared"
+    EXPECTED_COUNT = "expected_count"
+    STABLE = "stable"
+
+
 class StudyState(enum.StrEnum):
     RECEIVED = "received"
     PREREADING = "prereading"
@@ -76,6 +95,9 @@ class AuditAction(enum.StrEnum):
     STUDY_DUPLICATE = "study.duplicate"
     STUDY_TRANSITION = "study.transition"
     PREREAD_QUEUED = "preread.queued"
+    ORDER_CREATED = "order.created"
+    ORDER_CANCELLED = "order.cancelled"
+    ORDER_MATCHED = "order.matched"
     PREREAD_STORED = "preread.stored"
     PREREAD_FAILED = "preread.failed"
     REPORT_SIGNED = "report.signed"

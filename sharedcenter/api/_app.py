@@ -22,6 +22,7 @@ from sharedcenter.api.routes import (
     ecg,
     fhir,
     internal,
+    orders,
     qc,
     recognition,
     reports,
@@ -34,7 +35,13 @@ from sharedcenter.api.routes import (
 from sharedcenter.audit import correlation_id
 from sharedcenter.errors import SharedCenterError
 from sharedcenter.services import Services
-from sharedcenter.studies import complete_settled_studies, queue_stale_studies, sync_dicom_store
+from sharedcenter.studies import (
+    awaiting_counts,
+    complete_counted_studies,
+    complete_settled_studies,
+    queue_stale_studies,
+    sync_dicom_store,
+)
 from sharedcenter.web import router as web_router
 
 __all__ = ["create_app"]
@@ -85,8 +92,12 @@ def _catch_up_loop(services: Services, wakeup: threading.Event, stop: threading.
     interval = services.settings.orthanc_sync_interval_s
     while not stop.is_set():
         wakeup.clear()
+        wait = interval
         try:
             sync_dicom_store(services)
+            complete_counted_studies(services)
+            if awaiting_counts(services):
+                wait = min(interval, services.settings.orthanc_count_poll_s)
             age = services.settings.orthanc_stable_age_s
             complete_settled_studies(services, dt.timedelta(seconds=age + max(5.0, age / 2)))
             with services.db.session() as session:
@@ -95,7 +106,7 @@ def _catch_up_loop(services: Services, wakeup: threading.Event, stop: threading.
             logger.warning("catch-up with the DICOM store failed, will retry: %s", exc)
         except Exception:
             logger.exception("catch-up loop error; will retry")
-        wakeup.wait(interval)
+        wakeup.wait(wait)
 
 
 def create_app(services: Services, *, background: bool = True) -> FastAPI:
@@ -121,7 +132,7 @@ def create_app(services: Services, *, background: bool = True) -> FastAPI:
     install_error_handlers(app)
     for router in (auth.router, studies.router, ecg.router, reports.router, verify.router, recognition.router,
                    fhir.router, qc.router, webhooks.router, station.router, viewer.router, clinic.router,
-                   internal.router, dicomweb.router, web_router):
+                   internal.router, dicomweb.router, orders.router, web_router):
         app.include_router(router)
     app.add_middleware(_Limits, max_body=services.settings.max_upload_bytes + 1024 * 1024)
     return app

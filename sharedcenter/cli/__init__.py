@@ -12,6 +12,8 @@ from sharedcenter.cli._demo import demo
 from sharedcenter.cli._ecg import ecg
 from sharedcenter.cli._eval import eval_
 from sharedcenter.cli._models import models_
+from sharedcenter.cli._mwl import mwl
+from sharedcenter.cli._orders import orders
 from sharedcenter.cli._orthanc import orthanc
 from sharedcenter.cli._run import serve, sync, worker
 from sharedcenter.cli._upload import upload
@@ -26,7 +28,7 @@ def cli() -> None:
 
 
 for command in (db, region, user, token, serve, worker, sync, upload, demo, orthanc, ca, institution, ecg,
-                models_, eval_, agent):
+                models_, eval_, agent, orders, mwl):
     cli.add_command(command)
 
 

@@ -46,10 +46,11 @@ def worker(queues: str, concurrency: int | None, pool: str) -> None:
 def sync() -> None:
     """Catch up once with the DICOM store's change feed (normally the server does this itself)."""
     from sharedcenter.services import Services
-    from sharedcenter.studies import sync_dicom_store
+    from sharedcenter.studies import complete_counted_studies, sync_dicom_store
 
     services = Services.from_settings(settings_or_exit())
     services.db.upgrade()
     report = sync_dicom_store(services)
+    counted = complete_counted_studies(services)
     click.echo(f"seen {report.seen}, new studies {report.created}, refused {report.refused}, "
-               f"cursor {report.cursor}")
+               f"cursor {report.cursor}, complete by expected count {len(counted)}")

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -20,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
-from sharedcenter.enums import ReportStatus, StudyState
+from sharedcenter.enums import OrderStatus, ReportStatus, StudyState
 from sharedcenter.errors import ReportLocked, StudyClaimed
 
 __all__ = [
@@ -117,9 +118,15 @@ class Order(Base):
     """申请单: what the requesting site asks the center to read."""
 
     __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("site_code", "accession_number", name="uq_orders_site_accession"),
+        Index("ix_orders_worklist", "site_code", "status", "scheduled_at"),
+        Index("ix_orders_patient", "site_code", "patient_id", "exam"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    accession_number: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: unique within the requesting site (two townships may number their orders alike)
+    accession_number: Mapped[str | None] = mapped_column(String(64))
     patient_id: Mapped[str] = mapped_column(String(64))
     patient_name: Mapped[str] = mapped_column(String(200), default="")
     site_code: Mapped[str] = mapped_column(ForeignKey("sites.code"))
@@ -128,6 +135,17 @@ class Order(Base):
     priority: Mapped[str] = mapped_column(String(16))
     requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     due_at: Mapped[dt.datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.SCHEDULED.value)
+    modality: Mapped[str] = mapped_column(String(16), default="")
+    scheduled_at: Mapped[dt.datetime | None] = mapped_column()
+    station_ae_title: Mapped[str | None] = mapped_column(String(16))
+    patient_birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    patient_sex: Mapped[str] = mapped_column(String(1), default="")
+    procedure_description: Mapped[str] = mapped_column(String(200), default="")
+    #: instances the study will have; when that many arrived the pre-read starts without waiting
+    expected_instances: Mapped[int | None] = mapped_column(Integer)
+    #: the actor who placed the order (``user:NAME``), or the system when a study made it
+    created_by: Mapped[str] = mapped_column(String(100), default="system")
 
 
 class Study(Base):

@@ -18,7 +18,13 @@ from sharedcenter.studies.preread import (
 )
 from sharedcenter.studies.query import get_visible_study, list_site_studies, visible_to, worklist
 from sharedcenter.studies.state import ALLOWED, OPEN_STATES, transition
-from sharedcenter.studies.sync import SyncReport, complete_settled_studies, sync_dicom_store
+from sharedcenter.studies.sync import (
+    SyncReport,
+    awaiting_counts,
+    complete_counted_studies,
+    complete_settled_studies,
+    sync_dicom_store,
+)
 
 __all__ = [
     "ALLOWED",
@@ -27,7 +33,9 @@ __all__ = [
     "PrereadJob",
     "SyncReport",
     "UploadedFile",
+    "awaiting_counts",
     "begin_preread",
+    "complete_counted_studies",
     "complete_settled_studies",
     "ecg_record_key",
     "fail_preread",

@@ -36,10 +36,10 @@ from sharedcenter.ecg.quality import assess_quality
 from sharedcenter.ecg.read import read_ecg
 from sharedcenter.ecg.record import EcgRecord, record_to_bytes
 from sharedcenter.ecg.write import write_dicom_ecg
-from sharedcenter.enums import AuditAction, ExamType, Priority, StudyKind, StudyState
+from sharedcenter.enums import AuditAction, ExamType, PrereadReason, Priority, StudyKind, StudyState
 from sharedcenter.errors import Conflict, InvalidInput, NotFound, UnsupportedFormat
-from sharedcenter.queue.base import enqueue_after_commit
 from sharedcenter.services import Services
+from sharedcenter.studies.completion import expected_count_reached, queue_complete
 from sharedcenter.studies.orders import exam_for_modality, match_or_create_order
 from sharedcenter.studies.quality import record_quality
 
@@ -59,7 +59,7 @@ __all__ = [
 #: what ingest reads of a DICOM header (reading only these is several times faster than all of it)
 _INGEST_TAGS: list[BaseTag] = [Tag(keyword) for keyword in (
     "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "AccessionNumber", "PatientID",
-    "PatientName", "Modality", "StudyDescription", "WaveformSequence",
+    "PatientName", "Modality", "StudyDescription", "StudyDate", "WaveformSequence",
 )]
 
 
@@ -161,6 +161,7 @@ def create_study(services: Services, session: Session, site: Site, kind: StudyKi
     order = match_or_create_order(
         session, services.settings, site_code=site.code, accession_number=ds_like["accession"],
         patient_id=ds_like["patient_id"], patient_name=ds_like["patient_name"], exam=exam,
+        modality=ds_like["modality"], study_date=ds_like.get("study_date", ""),
     )
     priority = Priority(order.priority)
     study = Study(
@@ -181,6 +182,7 @@ def dicom_fields(ds: pydicom.Dataset) -> dict[str, str]:
         "patient_name": str(ds.get("PatientName", "") or ""),
         "modality": str(ds.get("Modality", "") or ""),
         "description": str(ds.get("StudyDescription", "") or ""),
+        "study_date": str(ds.get("StudyDate", "") or ""),
     }
 
 
@@ -236,15 +238,10 @@ def _ingest_dicom_study(
     if duplicate:
         record_event(session, actor, AuditAction.STUDY_DUPLICATE, "study", study.id, study_id=study.id)
     if complete:
-        study.complete = True
-        _queue_if_waiting(services, session, study, actor)
+        queue_complete(services, session, study, actor, PrereadReason.DECLARED)
+    elif not study.complete and expected_count_reached(study):
+        queue_complete(services, session, study, actor, PrereadReason.EXPECTED_COUNT)
     return IngestOutcome(study, created, duplicate, new_files)
-
-
-def _queue_if_waiting(services: Services, session: Session, study: Study, actor: str) -> None:
-    if study.state in (StudyState.RECEIVED.value, StudyState.FAILED.value):
-        enqueue_after_commit(session, services.queue, study.id, StudyKind(study.kind))
-        record_event(session, actor, AuditAction.PREREAD_QUEUED, "study", study.id, study_id=study.id)
 
 
 def _sha256(data: bytes) -> str:
@@ -316,12 +313,12 @@ def ingest_ecg(
     fields = {"accession": "", "patient_id": record.patient_id, "patient_name": record.patient_name,
               "modality": "ECG", "description": f"{len(record.leads)}-lead ECG, {record.duration_s:.0f} s"}
     study = create_study(services, session, site, StudyKind.ECG, fields, source)
-    study.ecg_record_key, study.instance_count, study.complete = key, len(files), True
+    study.ecg_record_key, study.instance_count = key, len(files)
     session.flush()
     record_event(session, actor, AuditAction.STUDY_RECEIVED, "study", study.id, study_id=study.id,
                  detail={"ecg_record_key": key, "format": record.source_format, "source": source})
     record_quality(session, study.id, quality)
-    _queue_if_waiting(services, session, study, actor)
+    queue_complete(services, session, study, actor, PrereadReason.DECLARED)
     return IngestOutcome(study, created=True, duplicate=False, new_files=len(files), quality=quality)
 
 

@@ -2,8 +2,9 @@
 
 Orthanc's plugin only rings a doorbell; the truth is Orthanc's ``/changes`` feed, read from a
 cursor stored in the database.  A study's arrival puts it on the worklist at once (not yet
-complete); its stability queues the pre-read.  Each batch of studies and the new cursor commit together, so a
-crash in between replays the batch, and replaying is harmless (studies are keyed by their UID).
+complete); its stability, or the arrival of the instance count its order expects, queues the
+pre-read.  Each batch of studies and the new cursor commit together, so a crash in between
+replays the batch, and replaying is harmless (studies are keyed by their UID).
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sharedcenter.audit import record_event
-from sharedcenter.db.models import Site, Study, SyncCursor, utcnow
-from sharedcenter.enums import AuditAction, StudyKind, StudyState
+from sharedcenter.db.models import Order, Site, Study, SyncCursor, utcnow
+from sharedcenter.enums import AuditAction, PrereadReason, StudyKind, StudyState
 from sharedcenter.errors import NotFound
-from sharedcenter.queue.base import enqueue_after_commit
 from sharedcenter.services import Services
 from sharedcenter.storage.base import StudyChange
+from sharedcenter.studies.completion import expected_count_reached, queue_complete
 from sharedcenter.studies.ingest import create_study, dicom_fields
+from sharedcenter.studies.orders import OPEN_ORDER_STATES
 
-__all__ = ["SyncReport", "complete_settled_studies", "sync_dicom_store"]
+__all__ = ["SyncReport", "awaiting_counts", "complete_counted_studies", "complete_settled_studies", "sync_dicom_store"]
 
 logger = logging.getLogger(__name__)
 CURSOR = "dicom_store.changes"
@@ -60,8 +62,12 @@ def _apply(services: Services, session: Session, change: StudyChange, report: Sy
         if study is None:
             return
     study.instance_count = max(study.instance_count, change.instance_count)
+    if study.complete and study.state == StudyState.RECEIVED.value:
+        return  # queued already (declared or counted complete) and waiting for a worker
     if change.stable:
         _complete(services, session, study)
+    elif expected_count_reached(study):
+        queue_complete(services, session, study, ACTOR, PrereadReason.EXPECTED_COUNT)
 
 
 def _create_from_store(services: Services, session: Session, change: StudyChange,
@@ -86,10 +92,35 @@ def _create_from_store(services: Services, session: Session, change: StudyChange
 
 
 def _complete(services: Services, session: Session, study: Study) -> None:
-    study.complete = True
-    if study.state in (StudyState.RECEIVED.value, StudyState.FAILED.value):
-        enqueue_after_commit(session, services.queue, study.id, StudyKind.DICOM)
-        record_event(session, ACTOR, AuditAction.PREREAD_QUEUED, "study", study.id, study_id=study.id)
+    reason = PrereadReason.EXPECTED_COUNT if expected_count_reached(study) else PrereadReason.STABLE
+    queue_complete(services, session, study, ACTOR, reason)
+
+
+def awaiting_counts(services: Services) -> bool:
+    """Whether an open order gives an expected instance count (then the feed is worth reading often)."""
+    with services.db.session() as session:
+        return session.scalar(select(Order.id).where(
+            Order.expected_instances.is_not(None), Order.status.in_(OPEN_ORDER_STATES)).limit(1)) is not None
+
+
+def complete_counted_studies(services: Services) -> list[int]:
+    """Queue the pre-read of open C-STORE'd studies whose order's expected instance count has arrived.
+
+    Run on every catch-up pass, so such a study is read as soon as its last instance is in the
+    store rather than after the store's quiet period.  One store query per open counted study.
+    """
+    done: list[int] = []
+    with services.db.session() as session:
+        waiting = session.scalars(select(Study).join(Order, Study.order_id == Order.id).where(
+            Study.complete.is_(False), Study.kind == StudyKind.DICOM.value, Study.study_instance_uid.is_not(None),
+            Order.expected_instances.is_not(None)).limit(200)).all()
+        for study in waiting:
+            count = len(services.dicom_store.instance_ids(str(study.study_instance_uid)))
+            study.instance_count = max(study.instance_count, count)
+            if expected_count_reached(study):
+                queue_complete(services, session, study, ACTOR, PrereadReason.EXPECTED_COUNT)
+                done.append(study.id)
+    return done
 
 
 def complete_settled_studies(services: Services, older_than: dt.timedelta) -> list[int]:
