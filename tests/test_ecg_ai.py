@@ -97,7 +97,8 @@ def test_all_flat_record_is_not_analysed() -> None:
     ({"heart_rate_bpm": 80, "qrs_ms": 90, "st_mv": {"II": 0.25, "III": 0.3, "aVF": 0.28}}, "possible-stemi"),
     ({"heart_rate_bpm": 160, "heart_rate_check_bpm": 160, "longest_pvc_run": 5, "pvc_count": 5},
      "ventricular-tachycardia"),
-    ({"heart_rate_bpm": 35, "heart_rate_check_bpm": 35, "rr_cv": 0.02, "pr_sd_ms": 150}, "complete-av-block"),
+    ({"heart_rate_bpm": 35, "heart_rate_check_bpm": 35, "rr_cv": 0.02, "atrial_rate_bpm": 75, "pp_cv": 0.03,
+      "p_wave_count": 8, "p_to_r_sd_ms": 150, "p_to_r_range_ms": 500}, "complete-av-block"),
     ({"heart_rate_bpm": 170, "heart_rate_mean_bpm": 165, "rr_cv": 0.2, "rr_rmssd_ratio": 0.3,
       "p_amplitude_mv": 0.01}, "af-rapid"),
 ])  # fmt: skip
@@ -107,6 +108,15 @@ def test_critical_criteria(values: dict[str, object], code: str) -> None:
     findings = ecg_statements.criteria_statements(base | values)
     [hit] = [f for f in findings if f.code == code]
     assert hit.critical and hit.flagged and hit.source == "criteria"
+
+
+def test_slow_regular_rhythm_with_varying_pr_alone_is_no_complete_heart_block() -> None:
+    """The former rule (slow, regular, P present, PR SD > 80 ms) without P waves marching through."""
+    values = {"rate_measurable": True, "heart_rate_bpm": 40, "heart_rate_mean_bpm": 40, "rr_cv": 0.02,
+              "rr_rmssd_ratio": 0.02, "p_amplitude_mv": 0.15, "p_axis_deg": 50.0, "heart_rate_check_bpm": 40,
+              "pr_sd_ms": 150, "atrial_rate_bpm": 40, "pp_cv": 0.02, "p_wave_count": 6, "p_to_r_sd_ms": 5,
+              "p_to_r_range_ms": 10}
+    assert "complete-av-block" not in {f.code for f in ecg_statements.criteria_statements(values)}
 
 
 def _simulated_upload(tmp_path: Path, heart_rate: int) -> list[UploadedFile]:
