@@ -223,9 +223,47 @@ def test_model_statements_contradicted_by_a_measurement_are_dropped() -> None:
 
     probabilities = {"I-AVB": 0.9, "RBBB": 0.8, "PVC": 0.7}
     thresholds = dict.fromkeys(probabilities, 0.5)
-    normal = {"pr_ms": 156, "qrs_ms": 90}
+    normal = {"pr_ms": 156, "qrs_ms": 90, "pvc_count": 1}
     codes = {f.code for f in combine([], probabilities, thresholds, False, normal)}
     assert codes == {"rbbb", "pvc"}  # QRS width is not trusted to veto a bundle branch block
-    long_pr_wide_qrs = {"pr_ms": 240, "qrs_ms": 140}
+    long_pr_wide_qrs = {"pr_ms": 240, "qrs_ms": 140, "pvc_count": 2}
     codes = {f.code for f in combine([], probabilities, thresholds, False, long_pr_wide_qrs)}
     assert codes == {"first-degree-av-block", "rbbb", "pvc"}
+    no_premature_beat = {"pr_ms": 240, "qrs_ms": 140, "pvc_count": 0, "pac_count": 0}
+    probabilities |= {"PAC": 0.9}
+    codes = {f.code for f in combine([], probabilities, dict.fromkeys(probabilities, 0.5), False, no_premature_beat)}
+    assert codes == {"first-degree-av-block", "rbbb"}  # PAC/PVC need a counted premature beat
+    assert "pac" in {f.code for f in combine([], probabilities, dict.fromkeys(probabilities, 0.5), False,
+                                             no_premature_beat | {"pac_count": 1})}
+
+
+def test_a_class_with_threshold_one_is_never_added_by_the_model() -> None:
+    from pipelines.ecg_preread import combine
+
+    assert combine([], {"STE": 1.0, "RBBB": 0.9}, {"STE": 1.0, "RBBB": 0.5}, False, {})[0].code == "rbbb"
+    assert len(combine([], {"STE": 1.0, "RBBB": 0.9}, {"STE": 1.0, "RBBB": 0.5}, False, {})) == 1
+
+
+def test_thresholds_are_f1_optimal_and_untunable_classes_are_off() -> None:
+    labels = np.zeros((6, len(ecg_cnn.CLASSES)), dtype=np.float32)
+    labels[:2, 1] = 1.0  # AF: records 0 and 1
+    probabilities = np.full((6, len(ecg_cnn.CLASSES)), 0.1)
+    probabilities[:, 1] = [0.35, 0.30, 0.32, 0.05, 0.2, 0.1]  # a record without AF at 0.32
+    chosen = ecg_train.choose_thresholds(labels, probabilities)
+    assert chosen["thresholds"]["AF"] == pytest.approx(0.30) and chosen["oof_f1"]["AF"] == pytest.approx(0.8)
+    assert chosen["thresholds"]["STE"] == 1.0 and chosen["oof_f1"]["STE"] is None
+    assert chosen["positives"]["AF"] == 2 and chosen["positives"]["LBBB"] == 0
+    assert {ecg_train.fold_of(f"R{i}", 3) for i in range(30)} == {0, 1, 2}
+
+
+def test_thresholds_command_refuses_weights_without_training_records(tmp_path: Path) -> None:
+    import torch
+
+    weights = _random_weights(tmp_path / "w.pt")
+    checkpoint = torch.load(weights, weights_only=True)
+    checkpoint["train_records"] = []
+    torch.save(checkpoint, weights)
+    out = CliRunner().invoke(cli, ["models", "thresholds", "ecg", "--data", str(require_data("ecg12_cinc")),
+                                   "--weights", str(weights)])
+    assert out.exit_code == 2 and "train_records" in out.output
+
