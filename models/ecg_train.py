@@ -22,8 +22,8 @@ import numpy.typing as npt
 from models.ecg_cnn import CLASSES, FS, LEADS, N_SAMPLES, build_network
 from models.ecg_cnn import to_input as to_input
 
-__all__ = ["HELD_OUT_SHARE", "LabelledRecord", "TrainConfig", "choose_thresholds", "fold_of", "is_held_out",
-           "load_folder", "out_of_fold_probabilities", "read_labelled", "train"]
+__all__ = ["HELD_OUT_SHARE", "SKILL_MARGIN", "LabelledRecord", "TrainConfig", "choose_thresholds", "fold_of",
+           "is_held_out", "load_folder", "out_of_fold_probabilities", "predict_records", "read_labelled", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -195,18 +195,27 @@ def out_of_fold_probabilities(records: list[LabelledRecord], config: TrainConfig
     return out
 
 
+#: Out-of-fold F1 must beat calling every record positive by this much, or the class is switched off.
+SKILL_MARGIN = 0.05
+
+
 def choose_thresholds(labels: npt.NDArray[np.float32], probabilities: npt.NDArray[np.float64]) -> dict[str, Any]:
     """Per-class threshold that maximises F1 on out-of-fold probabilities (the higher one on ties).
 
-    A class with no positive record cannot be tuned: its threshold is 1.0, so the model never adds
-    it on its own.  Returns ``{"thresholds": ..., "oof_f1": ..., "positives": ...}``.
+    A class the out-of-fold networks show no skill on gets threshold 1.0, so the model never adds it
+    on its own: no positive record, or a best F1 within :data:`SKILL_MARGIN` of the F1 of calling
+    every record positive (``2 p / (1 + p)`` at prevalence ``p``; the best "threshold" is then just
+    the lowest one).  Returns ``{"thresholds", "oof_f1", "all_positive_f1", "positives"}``.
     """
     thresholds: dict[str, float] = {}
     scores: dict[str, float | None] = {}
+    trivial: dict[str, float] = {}
     positives: dict[str, int] = {}
     for k, name in enumerate(CLASSES):
         y, p = labels[:, k] > 0.5, probabilities[:, k]
         positives[name] = int(y.sum())
+        prevalence = float(y.mean())
+        trivial[name] = round(2 * prevalence / (1 + prevalence), 4)
         if not y.any():
             thresholds[name], scores[name] = 1.0, None
             continue
@@ -215,5 +224,7 @@ def choose_thresholds(labels: npt.NDArray[np.float32], probabilities: npt.NDArra
             hit = p >= t
             f1 = 2 * (hit & y).sum() / max(hit.sum() + y.sum(), 1)
             best = max(best, (float(f1), float(t)))
-        scores[name], thresholds[name] = round(best[0], 4), round(min(max(best[1], 0.05), 0.95), 4)
-    return {"thresholds": thresholds, "oof_f1": scores, "positives": positives}
+        scores[name] = round(best[0], 4)
+        skilled = best[0] > trivial[name] + SKILL_MARGIN
+        thresholds[name] = round(min(max(best[1], 0.05), 0.95), 4) if skilled else 1.0
+    return {"thresholds": thresholds, "oof_f1": scores, "all_positive_f1": trivial, "positives": positives}

@@ -249,9 +249,13 @@ def test_thresholds_are_f1_optimal_and_untunable_classes_are_off() -> None:
     labels[:2, 1] = 1.0  # AF: records 0 and 1
     probabilities = np.full((6, len(ecg_cnn.CLASSES)), 0.1)
     probabilities[:, 1] = [0.35, 0.30, 0.32, 0.05, 0.2, 0.1]  # a record without AF at 0.32
+    probabilities[:, 2] = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]  # I-AVB on record 5 only: no skill
+    labels[5, 2] = 1.0
     chosen = ecg_train.choose_thresholds(labels, probabilities)
     assert chosen["thresholds"]["AF"] == pytest.approx(0.30) and chosen["oof_f1"]["AF"] == pytest.approx(0.8)
     assert chosen["thresholds"]["STE"] == 1.0 and chosen["oof_f1"]["STE"] is None
+    assert chosen["oof_f1"]["I-AVB"] == pytest.approx(chosen["all_positive_f1"]["I-AVB"])
+    assert chosen["thresholds"]["I-AVB"] == 1.0
     assert chosen["positives"]["AF"] == 2 and chosen["positives"]["LBBB"] == 0
     assert {ecg_train.fold_of(f"R{i}", 3) for i in range(30)} == {0, 1, 2}
 
@@ -267,3 +271,11 @@ def test_thresholds_command_refuses_weights_without_training_records(tmp_path: P
                                    "--weights", str(weights)])
     assert out.exit_code == 2 and "train_records" in out.output
 
+
+
+def test_shipped_weights_carry_out_of_fold_thresholds() -> None:
+    checkpoint = __import__("torch").load(ecg_cnn.DEFAULT_WEIGHTS, weights_only=True)
+    assert checkpoint["threshold_method"]["method"].startswith("F1-optimal on out-of-fold")
+    model = ecg_cnn.load_classifier()
+    assert model.thresholds == {c: pytest.approx(checkpoint["thresholds"][c]) for c in ecg_cnn.CLASSES}
+    assert any(t != 0.5 for t in model.thresholds.values())

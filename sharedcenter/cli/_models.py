@@ -64,7 +64,8 @@ def thresholds_ecg(data: Path, weights: Path, folds: int, epochs: int, device_na
     """Per-class thresholds of the 12-lead CNN: F1-optimal on out-of-fold predictions of its training records.
 
     Only the checkpoint's own ``train_records`` are used (never the held-out records); each fold's network
-    is trained like the shipped one on the other folds.  The thresholds are stored in the checkpoint.
+    is trained like the shipped one on the other folds.  The thresholds are stored in the checkpoint; a class
+    without skill out of fold gets 1.0 (never added by the model alone).
     """
     import torch
 
@@ -86,11 +87,14 @@ def thresholds_ecg(data: Path, weights: Path, folds: int, epochs: int, device_na
         records, TrainConfig(epochs=epochs, seed=int(checkpoint.get("seed", 0))), folds, select_device(device_name))
     chosen = choose_thresholds(np.stack([r.labels for r in records]), probabilities)
     checkpoint["thresholds"] = chosen["thresholds"]
+    base = str(checkpoint.get("version", "unknown")).split("-thr-")[0]
+    checkpoint["version"] = f"{base}-thr-oof{folds}e{epochs}"  # other thresholds, other outputs: another version
     checkpoint["threshold_method"] = {"method": "F1-optimal on out-of-fold predictions of the training records",
                                       "folds": folds, "epochs": epochs, "oof_f1": chosen["oof_f1"],
+                                      "all_positive_f1": chosen["all_positive_f1"],
                                       "positives": chosen["positives"]}
     torch.save(checkpoint, weights)
     for name, threshold in chosen["thresholds"].items():
-        click.echo(f"{name}: threshold {threshold} (out-of-fold F1 {chosen['oof_f1'][name]}, "
-                   f"{chosen['positives'][name]} positives)")
+        click.echo(f"{name}: threshold {threshold} (out-of-fold F1 {chosen['oof_f1'][name]}, all-positive F1 "
+                   f"{chosen['all_positive_f1'][name]}, {chosen['positives'][name]} positives)")
     click.echo(f"wrote thresholds into {weights} in {time.perf_counter() - start:.0f} s")
