@@ -194,6 +194,8 @@ def test_eval_ecg12_on_a_subset(tmp_path: Path) -> None:
     assert summary["n"] == 4 and summary["excluded_training_records"] == 1
     assert set(summary["classes"]) == set(eval_module.CPSC9_CODES)
     assert {"sensitivity", "specificity", "f1"} <= set(summary["classes"]["AF"]) and "macro_f1" in summary
+    assert set(summary["other_statements"]) == {"AFL", "CHB"}
+    assert summary["other_statements"]["CHB"]["fp"] == 0
 
 
 def test_match_beats_is_one_to_one() -> None:
