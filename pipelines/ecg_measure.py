@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import butter, sosfiltfilt
 
+from pipelines.ecg_atrial import analyse_atrial_activity
 from pipelines.ecg_rate import FLAT_MV, RateMeasurement, choose_lead, measure_best_lead
 
 if TYPE_CHECKING:
@@ -140,6 +141,7 @@ def measure_ecg(record: EcgRecord) -> EcgMeasurements:
     intervals |= _global_qrs(medians, record.leads, set(flat), record.fs)
     values |= _beat_values(labels, peaks, record.fs) | _interval_values(intervals, peaks, labels, record.fs)
     values |= _median_values(medians, record.leads, set(flat), intervals, record.fs)
+    values |= analyse_atrial_activity(filtered, record.leads, set(flat), peaks, labels.dominant, record.fs).values
     return EcgMeasurements(rate, values, medians, record.leads)
 
 

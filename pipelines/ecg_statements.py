@@ -10,6 +10,9 @@ Criteria (adult, sex unknown unless stated):
 
 * sinus rhythm: P present (>= 0.06 mV in II) with a frontal P axis of -30..+100 degrees and no AF;
   brady- < 60, tachycardia > 100 bpm;
+* atrial flutter: regular atrial waves at 240-340/min in two of II, III, aVF and V1 after QRS
+  blanking (spectral share >= 0.45; >= 0.55 overrides an upright "P wave" in II, which can be an
+  F wave), no AF, a regular or fixed-ratio (1-4:1) ventricular response;
 * AF: irregular RR (RMSSD/mean RR >= 0.10 and CV >= 0.08) with no discernible P wave (< 0.06 mV);
 * PACs / PVCs: premature beats with a normal / different QRS (morphology correlation);
 * first-degree AV block: sinus rhythm with PR > 200 ms;
@@ -27,8 +30,10 @@ Criteria (adult, sex unknown unless stated):
 * LVH voltage: Sokolow-Lyon > 3.5 mV or Cornell > 2.8 mV.
 
 Critical: possible STEMI, ventricular tachycardia (>= 3 consecutive ventricular beats above
-100 bpm), possible complete heart block (< 50 bpm, regular, P waves present but PR varying by
-> 80 ms SD), AF with a mean ventricular rate > 150 bpm, rate < 40 or > 150 bpm by both detectors,
+100 bpm), possible complete heart block (a regular ventricular rate < 50 bpm with P waves that march
+through it: after QRST cancellation, >= 4 P waves at a regular rate (PP CV < 0.15) at least 10/min
+faster, and the interval from P to the next R varying (SD >= 30 ms, range >= 80 ms)), AF with a mean
+ventricular rate > 150 bpm, rate < 40 or > 150 bpm by both detectors,
 QTc >= 500 ms.
 """
 
@@ -71,6 +76,8 @@ _ALL = [
     Statement("atrial-fibrillation", "164889003", "Atrial fibrillation", "心房颤动"),
     Statement("af-rapid", "164889003", "Atrial fibrillation with very fast ventricular rate",
               "心房颤动伴极快心室率"),
+    # 164890007 |EKG: atrial flutter (finding)|, the ECG-finding concept the labelled sets use (and the
+    # same kind as 164889003 for AF); 5370000 is the disorder concept |Atrial flutter (disorder)|.
     Statement("atrial-flutter", "164890007", "Atrial flutter", "心房扑动"),
     Statement("pac", "284470004", "Premature atrial complexes", "房性早搏"),
     Statement("pvc", "427172004", "Premature ventricular complexes", "室性早搏"),
@@ -120,8 +127,32 @@ def is_sinus(v: Values) -> bool:
             and not is_af(v))
 
 
+def is_flutter(v: Values) -> bool:
+    """Flutter waves at 240-340/min in two inferior/V1 leads, no AF, no sinus P wave, and a regular
+    or fixed-ratio ventricular response (see :mod:`pipelines.ecg_atrial`)."""
+    atrial, rate = _f(v.get("atrial_flutter_rate_per_min")), v["heart_rate_bpm"]
+    if not v.get("flutter_leads") or atrial is None or is_af(v):
+        return False
+    if is_sinus(v) and not v.get("flutter_strong"):  # an F wave in II can pass for an upright P wave
+        return False
+    ratio = atrial / rate
+    fixed = 1 <= round(ratio) <= 4 and abs(ratio - round(ratio)) <= 0.15
+    return bool(v.get("rr_cv", 1.0) < 0.10 or fixed)
+
+
+def _flutter(v: Values) -> list[Finding]:
+    atrial, rate = v["atrial_flutter_rate_per_min"], v["heart_rate_bpm"]
+    figures = v.get("flutter_figures", {})
+    leads = ", ".join(f"{x} {figures[x]['concentration']:.2f}" for x in v["flutter_leads"] if x in figures)
+    return [STATEMENTS["atrial-flutter"].finding(
+        f"atrial waves {atrial:.0f}/min (spectral share {leads}), no isoelectric baseline, ventricular rate "
+        f"{rate:.0f} bpm ({atrial / rate:.1f}:1), RR CV {v['rr_cv']:.2f}")]
+
+
 def _rhythm(v: Values) -> list[Finding]:
     rate, mean = v["heart_rate_bpm"], v["heart_rate_mean_bpm"]
+    if is_flutter(v):
+        return _flutter(v)
     if is_af(v):
         evidence = (f"RR RMSSD/mean {v['rr_rmssd_ratio']:.2f}, CV {v['rr_cv']:.2f}; "
                     f"P wave {v['p_amplitude_mv']:.2f} mV; mean ventricular rate {mean:.0f} bpm")
@@ -160,13 +191,26 @@ def _ectopy(v: Values) -> list[Finding]:
     return out
 
 
+def is_av_dissociated(v: Values) -> bool:
+    """P waves marching through a regular slow ventricular rhythm: a regular atrial rate faster than
+    and independent of a regular ventricular rate under 50 bpm (see :mod:`pipelines.ecg_atrial`)."""
+    atrial, pp_cv = _f(v.get("atrial_rate_bpm")), _f(v.get("pp_cv"))
+    sd, spread = _f(v.get("p_to_r_sd_ms")), _f(v.get("p_to_r_range_ms"))
+    rate = v["heart_rate_bpm"]
+    if atrial is None or pp_cv is None or sd is None or spread is None or is_af(v):
+        return False
+    return (rate < 50 and v.get("rr_cv", 1.0) < 0.10 and atrial >= rate + 10 and pp_cv < 0.15
+            and sd >= 30 and spread >= 80 and v.get("p_wave_count", 0) >= 4)
+
+
 def _av_conduction(v: Values) -> list[Finding]:
-    pr, spread, rate = _f(v.get("pr_ms")), _f(v.get("pr_sd_ms")), v["heart_rate_bpm"]
-    p = _f(v.get("p_amplitude_mv"))
-    if rate < 50 and v.get("rr_cv", 1.0) < 0.10 and p is not None and p >= _P_PRESENT_MV \
-            and spread is not None and spread > 80:
+    pr, rate = _f(v.get("pr_ms")), v["heart_rate_bpm"]
+    if is_av_dissociated(v):
         return [STATEMENTS["complete-av-block"].finding(
-            f"regular ventricular rate {rate:.0f} bpm, PR varies (SD {spread:.0f} ms)", critical=True)]
+            f"regular ventricular rate {rate:.0f} bpm (RR CV {v['rr_cv']:.2f}); {v['p_wave_count']} P waves in "
+            f"{v.get('p_lead') or 'lead II'} at {v['atrial_rate_bpm']:.0f}/min (PP CV {v['pp_cv']:.2f}) "
+            "marching through the QRS "
+            f"(P to next R {v['p_to_r_sd_ms']:.0f} ms SD, {v['p_to_r_range_ms']:.0f} ms range)", critical=True)]
     if pr is not None and pr > 200 and is_sinus(v):
         return [STATEMENTS["first-degree-av-block"].finding(f"PR {pr:.0f} ms > 200 ms")]
     return []

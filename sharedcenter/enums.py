@@ -100,6 +100,7 @@ class AuditAction(enum.StrEnum):
     ORDER_MATCHED = "order.matched"
     PREREAD_STORED = "preread.stored"
     PREREAD_FAILED = "preread.failed"
+    STUDY_CRITICAL_NOTIFIED = "study.critical_notified"
     REPORT_SIGNED = "report.signed"
     REPORT_DRAFTED = "report.drafted"
     REPORT_EXPORTED = "report.exported"

@@ -97,7 +97,8 @@ def test_all_flat_record_is_not_analysed() -> None:
     ({"heart_rate_bpm": 80, "qrs_ms": 90, "st_mv": {"II": 0.25, "III": 0.3, "aVF": 0.28}}, "possible-stemi"),
     ({"heart_rate_bpm": 160, "heart_rate_check_bpm": 160, "longest_pvc_run": 5, "pvc_count": 5},
      "ventricular-tachycardia"),
-    ({"heart_rate_bpm": 35, "heart_rate_check_bpm": 35, "rr_cv": 0.02, "pr_sd_ms": 150}, "complete-av-block"),
+    ({"heart_rate_bpm": 35, "heart_rate_check_bpm": 35, "rr_cv": 0.02, "atrial_rate_bpm": 75, "pp_cv": 0.03,
+      "p_wave_count": 8, "p_to_r_sd_ms": 150, "p_to_r_range_ms": 500}, "complete-av-block"),
     ({"heart_rate_bpm": 170, "heart_rate_mean_bpm": 165, "rr_cv": 0.2, "rr_rmssd_ratio": 0.3,
       "p_amplitude_mv": 0.01}, "af-rapid"),
 ])  # fmt: skip
@@ -107,6 +108,15 @@ def test_critical_criteria(values: dict[str, object], code: str) -> None:
     findings = ecg_statements.criteria_statements(base | values)
     [hit] = [f for f in findings if f.code == code]
     assert hit.critical and hit.flagged and hit.source == "criteria"
+
+
+def test_slow_regular_rhythm_with_varying_pr_alone_is_no_complete_heart_block() -> None:
+    """The former rule (slow, regular, P present, PR SD > 80 ms) without P waves marching through."""
+    values = {"rate_measurable": True, "heart_rate_bpm": 40, "heart_rate_mean_bpm": 40, "rr_cv": 0.02,
+              "rr_rmssd_ratio": 0.02, "p_amplitude_mv": 0.15, "p_axis_deg": 50.0, "heart_rate_check_bpm": 40,
+              "pr_sd_ms": 150, "atrial_rate_bpm": 40, "pp_cv": 0.02, "p_wave_count": 6, "p_to_r_sd_ms": 5,
+              "p_to_r_range_ms": 10}
+    assert "complete-av-block" not in {f.code for f in ecg_statements.criteria_statements(values)}
 
 
 def _simulated_upload(tmp_path: Path, heart_rate: int) -> list[UploadedFile]:
@@ -184,6 +194,8 @@ def test_eval_ecg12_on_a_subset(tmp_path: Path) -> None:
     assert summary["n"] == 4 and summary["excluded_training_records"] == 1
     assert set(summary["classes"]) == set(eval_module.CPSC9_CODES)
     assert {"sensitivity", "specificity", "f1"} <= set(summary["classes"]["AF"]) and "macro_f1" in summary
+    assert set(summary["other_statements"]) == {"AFL", "CHB"}
+    assert summary["other_statements"]["CHB"]["fp"] == 0
 
 
 def test_match_beats_is_one_to_one() -> None:
@@ -213,9 +225,59 @@ def test_model_statements_contradicted_by_a_measurement_are_dropped() -> None:
 
     probabilities = {"I-AVB": 0.9, "RBBB": 0.8, "PVC": 0.7}
     thresholds = dict.fromkeys(probabilities, 0.5)
-    normal = {"pr_ms": 156, "qrs_ms": 90}
+    normal = {"pr_ms": 156, "qrs_ms": 90, "pvc_count": 1}
     codes = {f.code for f in combine([], probabilities, thresholds, False, normal)}
     assert codes == {"rbbb", "pvc"}  # QRS width is not trusted to veto a bundle branch block
-    long_pr_wide_qrs = {"pr_ms": 240, "qrs_ms": 140}
+    long_pr_wide_qrs = {"pr_ms": 240, "qrs_ms": 140, "pvc_count": 2}
     codes = {f.code for f in combine([], probabilities, thresholds, False, long_pr_wide_qrs)}
     assert codes == {"first-degree-av-block", "rbbb", "pvc"}
+    no_premature_beat = {"pr_ms": 240, "qrs_ms": 140, "pvc_count": 0, "pac_count": 0}
+    probabilities |= {"PAC": 0.9}
+    codes = {f.code for f in combine([], probabilities, dict.fromkeys(probabilities, 0.5), False, no_premature_beat)}
+    assert codes == {"first-degree-av-block", "rbbb"}  # PAC/PVC need a counted premature beat
+    assert "pac" in {f.code for f in combine([], probabilities, dict.fromkeys(probabilities, 0.5), False,
+                                             no_premature_beat | {"pac_count": 1})}
+
+
+def test_a_class_with_threshold_one_is_never_added_by_the_model() -> None:
+    from pipelines.ecg_preread import combine
+
+    assert combine([], {"STE": 1.0, "RBBB": 0.9}, {"STE": 1.0, "RBBB": 0.5}, False, {})[0].code == "rbbb"
+    assert len(combine([], {"STE": 1.0, "RBBB": 0.9}, {"STE": 1.0, "RBBB": 0.5}, False, {})) == 1
+
+
+def test_thresholds_are_f1_optimal_and_untunable_classes_are_off() -> None:
+    labels = np.zeros((6, len(ecg_cnn.CLASSES)), dtype=np.float32)
+    labels[:2, 1] = 1.0  # AF: records 0 and 1
+    probabilities = np.full((6, len(ecg_cnn.CLASSES)), 0.1)
+    probabilities[:, 1] = [0.35, 0.30, 0.32, 0.05, 0.2, 0.1]  # a record without AF at 0.32
+    probabilities[:, 2] = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]  # I-AVB on record 5 only: no skill
+    labels[5, 2] = 1.0
+    chosen = ecg_train.choose_thresholds(labels, probabilities)
+    assert chosen["thresholds"]["AF"] == pytest.approx(0.30) and chosen["oof_f1"]["AF"] == pytest.approx(0.8)
+    assert chosen["thresholds"]["STE"] == 1.0 and chosen["oof_f1"]["STE"] is None
+    assert chosen["oof_f1"]["I-AVB"] == pytest.approx(chosen["all_positive_f1"]["I-AVB"])
+    assert chosen["thresholds"]["I-AVB"] == 1.0
+    assert chosen["positives"]["AF"] == 2 and chosen["positives"]["LBBB"] == 0
+    assert {ecg_train.fold_of(f"R{i}", 3) for i in range(30)} == {0, 1, 2}
+
+
+def test_thresholds_command_refuses_weights_without_training_records(tmp_path: Path) -> None:
+    import torch
+
+    weights = _random_weights(tmp_path / "w.pt")
+    checkpoint = torch.load(weights, weights_only=True)
+    checkpoint["train_records"] = []
+    torch.save(checkpoint, weights)
+    out = CliRunner().invoke(cli, ["models", "thresholds", "ecg", "--data", str(require_data("ecg12_cinc")),
+                                   "--weights", str(weights)])
+    assert out.exit_code == 2 and "train_records" in out.output
+
+
+
+def test_shipped_weights_carry_out_of_fold_thresholds() -> None:
+    checkpoint = __import__("torch").load(ecg_cnn.DEFAULT_WEIGHTS, weights_only=True)
+    assert checkpoint["threshold_method"]["method"].startswith("F1-optimal on out-of-fold")
+    model = ecg_cnn.load_classifier()
+    assert model.thresholds == {c: pytest.approx(checkpoint["thresholds"][c]) for c in ecg_cnn.CLASSES}
+    assert any(t != 0.5 for t in model.thresholds.values())

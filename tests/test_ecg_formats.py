@@ -212,6 +212,11 @@ def test_bad_aecg_documents(a0001: EcgRecord) -> None:
     fast = good.replace(b'increment value="0.002"', b'increment value="0.0000001"')
     with pytest.raises(InvalidInput, match="sampling frequency"):
         read_ecg({"a.xml": fast})
+    # the Hypothesis mutation that once escaped as LookupError: an unknown declared encoding
+    unknown = good.replace(b'encoding="UTF-8"', b'encoding="ATF-8"', 1)
+    assert unknown != good
+    with pytest.raises(InvalidInput, match="unknown character encoding"):
+        read_ecg({"a.xml": unknown})
 
 
 def test_bad_scp_files(a0001: EcgRecord) -> None:

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from sharedcenter.cli._eval_cxr import cxr
 
-__all__ = ["CPSC9_CODES", "eval_", "match_beats"]
+__all__ = ["CPSC9_CODES", "OTHER_CODES", "eval_", "match_beats"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,10 @@ CPSC9_CODES: dict[str, frozenset[str]] = {
     "I-AVB": frozenset({"first-degree-av-block"}), "LBBB": frozenset({"lbbb"}), "RBBB": frozenset({"rbbb"}),
     "PAC": frozenset({"pac"}), "PVC": frozenset({"pvc", "ventricular-tachycardia"}),
     "STD": frozenset({"st-depression"}), "STE": frozenset({"st-elevation", "possible-stemi"}),
+}
+#: Statements outside the 9 classes, scored against the SNOMED CT codes of ``dx_snomed``.
+OTHER_CODES: dict[str, tuple[str, frozenset[str]]] = {
+    "AFL": ("164890007", frozenset({"atrial-flutter"})), "CHB": ("27885002", frozenset({"complete-av-block"})),
 }
 _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
@@ -112,7 +116,7 @@ def _bootstrap_ci(y: npt.NDArray[np.bool_], p: npt.NDArray[np.bool_], n: int = 1
     return [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))] if draws.size else None
 
 
-def _predict_rows(folder: Path, rows: list[dict[str, str]], model: Any) -> npt.NDArray[np.bool_]:
+def _predict_rows(folder: Path, rows: list[dict[str, str]], model: Any) -> list[set[str]]:
     from models.ecg_cnn import FS, LEADS
     from models.ecg_train import read_labelled
     from pipelines.ecg_preread import preread_12lead
@@ -124,9 +128,8 @@ def _predict_rows(folder: Path, rows: list[dict[str, str]], model: Any) -> npt.N
         record = EcgRecord(np.ascontiguousarray(signal.T), FS, LEADS, "labelled")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            codes = {f.code for f in preread_12lead(record, model).findings}
-        out.append([bool(codes & CPSC9_CODES[c]) for c in CPSC9_CODES])
-    return np.array(out, dtype=bool).reshape(len(rows), len(CPSC9_CODES))
+            out.append({f.code for f in preread_12lead(record, model).findings})
+    return out
 
 
 @eval_.command("ecg12")
@@ -137,7 +140,11 @@ def _predict_rows(folder: Path, rows: list[dict[str, str]], model: Any) -> npt.N
 @click.option("--limit", type=int, default=None, help="evaluate only the first N eligible records")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON on the last line")
 def ecg12(folder: Path, model_path: Path | None, no_model: bool, limit: int | None, as_json: bool) -> None:
-    """Statements against the cpsc9_* flags of FOLDER/labels.csv, leaving out the model's training records."""
+    """Statements against the cpsc9_* flags of FOLDER/labels.csv, leaving out the model's training records.
+
+    Atrial flutter and complete AV block, outside the 9 classes, are scored against the SNOMED CT codes of
+    the ``dx_snomed`` column (``other_statements`` in the JSON).
+    """
     from models.ecg_cnn import load_classifier
 
     model = None if no_model else load_classifier(model_path)
@@ -145,11 +152,17 @@ def ecg12(folder: Path, model_path: Path | None, no_model: bool, limit: int | No
     with (folder / "labels.csv").open(newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if r["record"] not in trained][:limit]
     y = np.array([[r.get(f"cpsc9_{c}") == "1" for c in CPSC9_CODES] for r in rows], dtype=bool)
-    p = _predict_rows(folder, rows, model)
+    called = _predict_rows(folder, rows, model)
+    p = np.array([[bool(codes & CPSC9_CODES[c]) for c in CPSC9_CODES] for codes in called],
+                 dtype=bool).reshape(len(rows), len(CPSC9_CODES))
     classes = {c: _class_figures(y[:, k], p[:, k]) for k, c in enumerate(CPSC9_CODES)}
+    other = {name: _class_figures(np.array([snomed in r.get("dx_snomed", "").split(";") for r in rows], dtype=bool),
+                                  np.array([bool(codes & statements) for codes in called], dtype=bool))
+             for name, (snomed, statements) in OTHER_CODES.items()}
     summary = {"n": len(rows), "excluded_training_records": len(trained),
                "model": None if model is None else model.version, "classes": classes,
-               "macro_f1": _nan_to_none(_macro_f1(y, p)), "macro_f1_ci95": _bootstrap_ci(y, p)}
+               "macro_f1": _nan_to_none(_macro_f1(y, p)), "macro_f1_ci95": _bootstrap_ci(y, p),
+               "other_statements": other}
     for name, figures in classes.items():
         click.echo(f"{name}: n+={figures['positives']} Se={figures['sensitivity']} Sp={figures['specificity']} "
                    f"F1={figures['f1']}")

@@ -49,6 +49,8 @@ def _parse(data: bytes) -> Element:
         raise InvalidInput(f"aECG XML refused: {type(exc).__name__} (DTD, entity or external reference)") from exc
     except (ParseError, ValueError) as exc:
         raise InvalidInput(f"aECG XML is not well formed (truncated or corrupt?): {exc}") from exc
+    except LookupError as exc:  # expat looks up the declared encoding: encoding="ATF-8" is a LookupError
+        raise InvalidInput(f"aECG XML declares an unknown character encoding: {exc}") from exc
     if root.tag != f"{_N}AnnotatedECG":
         raise InvalidInput(f"not an HL7 aECG document: root element is {root.tag!r}")
     return root  # type: ignore[no-any-return]

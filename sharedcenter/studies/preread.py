@@ -56,7 +56,9 @@ def record_preread(session: Session, study_id: int, result: dict[str, Any], queu
     Idempotent: the same algorithm version stored twice keeps the first result.  A study that a
     specialist already took on keeps its state; the result is stored beside it.  A new result tells
     the site's webhooks (preliminary-ready, and critical-finding when it makes the study critical);
-    they are sent on ``queue`` after commit, or by the pending sweep when no queue is given.
+    they are sent on ``queue`` after commit, or by the pending sweep when no queue is given.  A
+    study made critical also gets a ``study.critical_notified`` audit event naming the clinic, the
+    reading center (whose worklist shows it first), the critical findings and the webhook deliveries.
     """
     study = session.get(Study, study_id, with_for_update=True)
     if study is None:
@@ -96,8 +98,12 @@ def _notify_preread(session: Session, queue: TaskQueue | None, study: Study, row
             "preliminary_text": row.preliminary_text, "critical": row.critical}
     emit_event(queue, session, study.site_code, WebhookEvent.PRELIMINARY_READY, data)
     if row.critical and not study.critical:
-        emit_event(queue, session, study.site_code, WebhookEvent.CRITICAL_FINDING,
-                   {**data, "findings": [f for f in row.findings if isinstance(f, dict) and f.get("critical")]})
+        critical = [f for f in row.findings if isinstance(f, dict) and f.get("critical")]
+        deliveries = emit_event(queue, session, study.site_code, WebhookEvent.CRITICAL_FINDING,
+                                {**data, "findings": critical})
+        record_event(session, WORKER, AuditAction.STUDY_CRITICAL_NOTIFIED, "study", study.id, study_id=study.id,
+                     detail={"site": study.site_code, "center": study.center_code,
+                             "findings": [str(f.get("code")) for f in critical], "webhook_deliveries": deliveries})
 
 
 def fail_preread(session: Session, study_id: int, reason: str) -> None:

@@ -1,0 +1,78 @@
+"""Synthetic 12-lead ECGs with a known atrial-ventricular relation (complete heart block and its look-alikes).
+
+neurokit2's ``ecg_simulate`` makes sinus beats only, with P and QRS always coupled, so it cannot make
+a complete heart block.  These records are constructed instead (hand-written for that reason): each
+wave (P, Q, R, S, T) is a Gaussian of a cardiac dipole projected on the 12 lead axes, and the P waves
+and QRS-T complexes are placed on their own time lines.  The shapes are textbook-plausible, not
+any patient's; they test the logic of the rhythm rules, never the accuracy of the measurements.
+
+Every record starts with a QRS (at 0.3 s) before its first P wave: neurokit2's Pan-Tompkins port
+starts its signal-peak estimate at zero with no learning phase, so on a clean constructed record
+whose first wave is a P wave it locks onto the P waves (real recordings rarely start that cleanly).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from sharedcenter.ecg.record import EcgRecord
+
+__all__ = ["LEADS", "complete_heart_block", "second_degree_2to1", "sinus_rhythm", "synthetic_ecg"]
+
+LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+#: Approximate lead axes (x left, y inferior, z anterior).
+_AXES = np.array([
+    (1.0, 0.0, 0.0), (0.5, 0.866, 0.0), (-0.5, 0.866, 0.0), (-0.866, -0.5, 0.0), (0.866, -0.5, 0.0),
+    (0.0, 1.0, 0.0), (-0.5, 0.0, 0.85), (0.0, 0.0, 1.0), (0.4, 0.0, 0.9), (0.7, 0.0, 0.7), (0.9, 0.0, 0.4),
+    (1.0, 0.0, 0.1),
+])
+#: (offset from R in s, width s, amplitude mV, dipole direction) of the ventricular waves.
+_QRST = (
+    (-0.025, 0.008, 0.15, (-0.3, -0.2, 0.8)),   # septal q / r in V1
+    (0.0, 0.011, 1.3, (0.7, 0.6, -0.4)),        # R
+    (0.03, 0.010, 0.4, (-0.3, -0.3, 0.9)),      # S / terminal forces
+    (0.30, 0.055, 0.35, (0.6, 0.6, 0.3)),       # T
+)
+_P = (0.025, 0.15, (0.5, 0.8, 0.2))
+
+
+def _wave(t: npt.NDArray[np.float64], centre: float, width: float, amplitude: float,
+          direction: tuple[float, float, float]) -> npt.NDArray[np.float64]:
+    unit = np.asarray(direction) / np.linalg.norm(direction)
+    return np.outer(amplitude * np.exp(-0.5 * ((t - centre) / width) ** 2), _AXES @ unit)
+
+
+def synthetic_ecg(p_times: npt.ArrayLike, r_times: npt.ArrayLike, *, duration_s: float = 10.0,
+                  fs: float = 500.0, noise_mv: float = 0.01, seed: int = 0) -> EcgRecord:
+    """A 12-lead record with P waves at ``p_times`` and QRS-T complexes (R peak) at ``r_times`` (s)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(duration_s * fs)) / fs
+    signal = np.zeros((t.size, len(LEADS)))
+    for p in np.asarray(p_times, dtype=float):
+        signal += _wave(t, p, *_P)
+    for r in np.asarray(r_times, dtype=float):
+        for offset, width, amplitude, direction in _QRST:
+            signal += _wave(t, r + offset, width, amplitude, direction)
+    signal += rng.normal(0.0, noise_mv, signal.shape)
+    signal += 0.05 * np.sin(2 * np.pi * 0.2 * t + rng.uniform(0, 6.28))[:, None]
+    return EcgRecord(signal.astype(np.float32), fs, LEADS, "synthetic")
+
+
+def complete_heart_block(atrial_bpm: float = 78.0, ventricular_bpm: float = 38.0, **kwargs: float) -> EcgRecord:
+    """Third-degree AV block: regular P waves and a regular slower escape rhythm, independent phases."""
+    p_times = np.arange(0.55, 10.0, 60.0 / atrial_bpm)
+    r_times = np.arange(0.3, 9.8, 60.0 / ventricular_bpm)
+    return synthetic_ecg(p_times, r_times, **kwargs)  # type: ignore[arg-type]
+
+
+def sinus_rhythm(bpm: float = 72.0, pr_s: float = 0.16, **kwargs: float) -> EcgRecord:
+    """Every P wave conducted at a fixed PR."""
+    r_times = np.arange(0.3, 9.8, 60.0 / bpm)
+    return synthetic_ecg(r_times[1:] - pr_s, r_times, **kwargs)  # type: ignore[arg-type]
+
+
+def second_degree_2to1(atrial_bpm: float = 80.0, pr_s: float = 0.16, **kwargs: float) -> EcgRecord:
+    """2:1 AV block: every other P wave conducted at a fixed PR; slow and regular, but not dissociated."""
+    p_times = np.arange(0.14, 9.6, 60.0 / atrial_bpm)
+    return synthetic_ecg(p_times[1:], p_times[::2] + pr_s, **kwargs)  # type: ignore[arg-type]
