@@ -76,6 +76,7 @@ class AuditAction(enum.StrEnum):
     STUDY_DUPLICATE = "study.duplicate"
     STUDY_TRANSITION = "study.transition"
     PREREAD_QUEUED = "preread.queued"
+    PREREAD_STARTED = "preread.started"
     PREREAD_STORED = "preread.stored"
     PREREAD_FAILED = "preread.failed"
     REPORT_SIGNED = "report.signed"
