@@ -195,7 +195,14 @@ def _ct_labelled_cr() -> pydicom.Dataset:
     return ds
 
 
+def _sr_labelled_cr() -> pydicom.Dataset:
+    ds = pydicom.dcmread(str(get_testdata_file("test-SR.dcm")))
+    ds.Modality = "CR"  # a non-image object sent as a chest radiograph
+    return ds
+
+
 BAD = {
+    "non-image-as-cr": (_sr_labelled_cr, "no image with pixel data"),
     "truncated-j2k": (_truncated_j2k, "cannot be decoded"),
     "corrupted-j2k": (_corrupted_j2k, "cannot be decoded"),
     "1x1": (_tiny, ""),  # decodes; the quality gate or the decoder says why it cannot be read
