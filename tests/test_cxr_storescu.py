@@ -202,18 +202,18 @@ def _sr_labelled_cr() -> pydicom.Dataset:
 
 
 BAD = {
-    "non-image-as-cr": (_sr_labelled_cr, "no image with pixel data"),
-    "truncated-j2k": (_truncated_j2k, "cannot be decoded"),
-    "corrupted-j2k": (_corrupted_j2k, "cannot be decoded"),
-    "1x1": (_tiny, ""),  # decodes; the quality gate or the decoder says why it cannot be read
-    "no-pixel-data": (_no_pixels, "no image with pixel data"),
-    "ct-sop-class-as-cr": (_ct_labelled_cr, "CT Image Storage image with Modality CR"),
+    "non-image-as-cr": (_sr_labelled_cr, "cannot-preread", "no image with pixel data"),
+    "truncated-j2k": (_truncated_j2k, "cannot-preread", "JPEG 2000 stream is truncated"),
+    "corrupted-j2k": (_corrupted_j2k, "cannot-preread", "JPEG 2000 stream is corrupt"),
+    "1x1": (_tiny, "qc-image-size", "Image of 1x1 px cannot be a chest radiograph"),  # the quality gate's retake
+    "no-pixel-data": (_no_pixels, "cannot-preread", "no image with pixel data"),
+    "ct-sop-class-as-cr": (_ct_labelled_cr, "cannot-preread", "CT Image Storage image with Modality CR"),
 }
 
 
 def test_bad_images_by_storescu_end_with_a_reason_and_the_worker_lives(stack: Stack) -> None:
     sent: dict[str, str] = {}
-    for name, (make, _) in BAD.items():
+    for name, (make, _, _) in BAD.items():
         path, uid = _write(make(), stack.tmp / f"{name}.dcm")
         run = _storescu(stack, KNOWN_AE, path)
         assert run.returncode == 0, f"{name}: {run.stdout}{run.stderr}"
@@ -223,15 +223,16 @@ def test_bad_images_by_storescu_end_with_a_reason_and_the_worker_lives(stack: St
     ct_path, _ = _write(pydicom.dcmread(str(get_testdata_file("CT_small.dcm"))), stack.tmp / "mixed-ct.dcm", mixed)
     assert _storescu(stack, KNOWN_AE, cr_path, ct_path).returncode == 0
     sent["ct-in-cr-study"] = mixed
-    expected = {name: reason for name, (_, reason) in BAD.items()} | {"ct-in-cr-study": "with Modality CT"}
+    expected = {name: (code, text) for name, (_, code, text) in BAD.items()}
+    expected["ct-in-cr-study"] = ("cannot-preread", "CT Image Storage image with Modality CT")
 
     for name, uid in sent.items():
         row = poll(_done(stack, uid), 180, f"the {name} study to leave prereading")
         ai = _ai(stack, row["id"])
         flagged = [f for f in ai["findings"] if f["flagged"]]
         assert flagged and all(f.get("source") != "model" for f in ai["findings"]), (name, ai["findings"])
-        assert flagged[0]["code"] == "cannot-preread" or flagged[0]["code"].startswith("qc-"), (name, flagged)
-        if expected[name]:
-            assert flagged[0]["code"] == "cannot-preread" and expected[name] in flagged[0]["label"], (name, flagged)
-            assert ai["preliminary_text"].startswith("【AI 预阅") and "无法预阅" in ai["preliminary_text"]
+        code, text = expected[name]
+        assert flagged[0]["code"] == code and text in flagged[0]["label"], (name, flagged)
+        assert ai["preliminary_text"].startswith("【AI 预阅")
+        assert ("无法预阅" if code == "cannot-preread" else "需重拍") in ai["preliminary_text"], ai["preliminary_text"]
     assert stack.worker.poll() is None
