@@ -7,9 +7,7 @@ existing study.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import functools
 import hashlib
 import io
 import json
@@ -221,21 +219,16 @@ def _ingest_dicom_study(
     study: Study | None, complete: bool, source: str, actor: str,
 ) -> IngestOutcome:
     uids = [(str(h.ds.StudyInstanceUID), str(h.ds.SeriesInstanceUID), str(h.ds.SOPInstanceUID)) for h in heads]
-    # The DICOM store works while the study row is prepared; nothing commits before it has answered,
-    # and an error on either side rolls the session back.
-    storing = _store_pool().submit(services.dicom_store.store_many, [h.file.data for h in heads], uids)
-    created = study is None
-    try:
-        if study is None:
-            study = create_study(services, session, site, StudyKind.DICOM, dicom_fields(heads[0].ds), source)
-            study.study_instance_uid = uid
-            session.flush()
-            record_event(session, actor, AuditAction.STUDY_RECEIVED, "study", study.id, study_id=study.id,
-                         detail={"study_instance_uid": uid, "files": len(heads), "source": source})
-    finally:
-        stored = storing.result()  # the store's error, if any, wins; otherwise the DB error is raised
+    stored = services.dicom_store.store_many([h.file.data for h in heads], uids)
     new_files = sum(s.new for s in stored)
-    if not created and new_files:
+    created = study is None
+    if study is None:
+        study = create_study(services, session, site, StudyKind.DICOM, dicom_fields(heads[0].ds), source)
+        study.study_instance_uid = uid
+        session.flush()
+        record_event(session, actor, AuditAction.STUDY_RECEIVED, "study", study.id, study_id=study.id,
+                     detail={"study_instance_uid": uid, "files": len(heads), "source": source})
+    elif new_files:
         record_event(session, actor, AuditAction.STUDY_INSTANCES_ADDED, "study", study.id, study_id=study.id,
                      detail={"new": new_files})
     study.instance_count += new_files
@@ -246,12 +239,6 @@ def _ingest_dicom_study(
         study.complete = True
         _queue_if_waiting(services, session, study, actor)
     return IngestOutcome(study, created, duplicate, new_files)
-
-
-@functools.cache
-def _store_pool() -> concurrent.futures.ThreadPoolExecutor:
-    """Threads that run a study's store while its row is prepared (made on first use, one per process)."""
-    return concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest-store")
 
 
 def _queue_if_waiting(services: Services, session: Session, study: Study, actor: str) -> None:
