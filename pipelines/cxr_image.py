@@ -19,7 +19,8 @@ from pydicom.dataset import Dataset
 from sharedcenter.errors import InvalidInput
 from sharedcenter.imaging.render import Frame, decode_frames
 
-__all__ = ["CXR_MODALITIES", "FRONTAL_VIEWS", "LATERAL_VIEWS", "CxrImage", "display_of", "select_chest_image"]
+__all__ = ["CXR_MODALITIES", "FRONTAL_VIEWS", "LATERAL_VIEWS", "PROJECTION_SOP_CLASSES", "CxrImage", "display_of",
+           "select_chest_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,11 @@ CXR_MODALITIES = frozenset({"CR", "DX"})
 FRONTAL_VIEWS = frozenset({"PA", "AP"})
 LATERAL_VIEWS = frozenset({"LL", "RL", "LATERAL", "L", "LLD", "RLD"})
 _SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+#: CR Image Storage and Digital X-Ray Image Storage (for presentation, for processing).
+PROJECTION_SOP_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1",
+                                    "1.2.840.10008.5.1.4.1.1.1.1.1"})
+#: Modalities that must never be read as a chest radiograph, even inside a CR/DX study.
+_CROSS_SECTIONAL = frozenset({"CT", "MR", "PT", "NM", "US"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -70,7 +76,8 @@ def select_chest_image(instances: Sequence[bytes]) -> tuple[bytes, Dataset]:
     Raises
     ------
     InvalidInput
-        No instance is a CR/DX image with pixel data (the reason names what the study holds).
+        No instance is a CR/DX image with pixel data, or the study also holds an image of another
+        kind (a CT by Modality or by SOP class, even one labelled CR): the reason names it.
     """
     headers = [(data, _header(data)) for data in instances]
     parsed = [(data, ds) for data, ds in headers if ds is not None]
@@ -78,7 +85,18 @@ def select_chest_image(instances: Sequence[bytes]) -> tuple[bytes, Dataset]:
     candidates = [(data, ds) for data, ds in images if str(ds.get("Modality", "")) in CXR_MODALITIES]
     if not candidates:
         raise InvalidInput(_no_candidate_reason(len(instances), parsed, images))
+    for _, ds in images:
+        _refuse_foreign(ds)
     return min(candidates, key=lambda pair: _rank(pair[1]))
+
+
+def _refuse_foreign(ds: Dataset) -> None:
+    """A CT (or other cross-sectional) image in a chest radiograph study is refused, not read as one."""
+    modality = str(ds.get("Modality", "")) or "?"
+    sop_class = pydicom.uid.UID(str(ds.get("SOPClassUID", "")))
+    if modality in _CROSS_SECTIONAL or (modality in CXR_MODALITIES and sop_class not in PROJECTION_SOP_CLASSES):
+        raise InvalidInput(f"the study holds a {sop_class.name or sop_class or 'no SOP class'} image with Modality "
+                           f"{modality} (instance {ds.get('SOPInstanceUID', '?')}), not a chest radiograph (CR/DX)")
 
 
 def _no_candidate_reason(total: int, parsed: Sequence[tuple[bytes, Dataset]],

@@ -33,6 +33,7 @@ from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 from pipelines.types import Finding, PrereadResult
 from sharedcenter.ecg.detect import DICOM_ERRORS, parse_dicom
 from sharedcenter.errors import InvalidInput
+from sharedcenter.imaging.render import check_frame_size
 
 __all__ = [
     "ALGORITHM",
@@ -163,6 +164,10 @@ def _image_summary(index: int, ds: Dataset) -> dict[str, Any]:
         summary = _image_header(index, ds)
     except DICOM_ERRORS as exc:
         raise InvalidInput(f"instance {index} has a corrupt header: {type(exc).__name__}: {exc}") from exc
+    try:
+        check_frame_size(ds)  # before the codec: a 100k x 100k claim must not allocate 20 GB
+    except InvalidInput as exc:
+        return summary | {"decoded": False, "reason": str(exc)}
     try:
         return summary | {"decoded": True} | _statistics(ds.pixel_array, ds)
     except Exception as exc:  # any codec or pixel-module failure: report it, summarise the others

@@ -98,6 +98,7 @@ class AuditAction(enum.StrEnum):
     ORDER_CREATED = "order.created"
     ORDER_CANCELLED = "order.cancelled"
     ORDER_MATCHED = "order.matched"
+    PREREAD_STARTED = "preread.started"
     PREREAD_STORED = "preread.stored"
     PREREAD_FAILED = "preread.failed"
     STUDY_CRITICAL_NOTIFIED = "study.critical_notified"

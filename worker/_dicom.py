@@ -17,7 +17,7 @@ import numpy as np
 import pydicom
 
 from pipelines.cxr_dicom import build_heatmap_sc, build_sr
-from pipelines.cxr_image import CXR_MODALITIES
+from pipelines.cxr_image import CXR_MODALITIES, PROJECTION_SOP_CLASSES
 from pipelines.cxr_preread import LABELS_ZH, CxrPreread, preread_cxr
 from pipelines.dicom_summary import summarize_study
 from pipelines.types import PrereadResult
@@ -31,13 +31,16 @@ logger = logging.getLogger(__name__)
 
 
 def is_chest_radiograph(instances: Sequence[bytes]) -> bool:
-    """Whether any instance's header says CR or DX (what the chest radiograph pre-read reads)."""
+    """Whether any instance's header says CR or DX, by Modality or by SOP class (what the chest
+    radiograph pre-read reads; it refuses, with the reason, a CT or other image inside such a study)."""
     for data in instances:
         try:
-            header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["Modality"])
+            header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True,
+                                     specific_tags=["Modality", "SOPClassUID"])
         except (pydicom.errors.InvalidDicomError, ValueError, TypeError, EOFError, OSError):
             continue
-        if str(header.get("Modality", "")) in CXR_MODALITIES:
+        if (str(header.get("Modality", "")) in CXR_MODALITIES
+                or str(header.get("SOPClassUID", "")) in PROJECTION_SOP_CLASSES):
             return True
     return False
 

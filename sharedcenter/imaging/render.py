@@ -17,13 +17,40 @@ import numpy.typing as npt
 import pydicom
 from PIL import Image
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
 from sharedcenter.errors import InvalidInput
+from sharedcenter.imaging._j2k import check_j2k_codestream
 
-__all__ = ["CHEST_PRESETS", "Frame", "Window", "decode_frames", "preset_window", "render_png", "to_png"]
+__all__ = ["CHEST_PRESETS", "MAX_FRAME_PIXELS", "Frame", "Window", "check_frame_size", "decode_frames",
+           "preset_window", "render_png", "to_png"]
 
 FloatArray = npt.NDArray[np.float32]
+#: Largest frame decoded (64 megapixels; a 43x43 cm detector at 0.1 mm is ~18.5 MP).  Bigger
+#: claims are refused from the header, before a codec allocates gigabytes or dies on them.
+MAX_FRAME_PIXELS = 64_000_000
+#: JPEG 2000 Image Compression (Lossless Only) and JPEG 2000 Image Compression.
+_J2K_SYNTAXES = frozenset({"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"})
+
+
+def check_frame_size(ds: Dataset) -> None:
+    """Refuse, from the header alone, an image whose frame size is missing, empty or too large.
+
+    Raises
+    ------
+    InvalidInput
+        Rows or Columns is missing or zero, or Rows x Columns is over :data:`MAX_FRAME_PIXELS`.
+    """
+    try:
+        rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"the image's Rows/Columns are unreadable: {exc}") from exc
+    if rows <= 0 or columns <= 0:
+        raise InvalidInput(f"the image has no size (Rows {rows}, Columns {columns})")
+    if rows * columns > MAX_FRAME_PIXELS:
+        raise InvalidInput(f"the image is {columns}x{rows} pixels ({rows * columns / 1e6:.0f} megapixels), over the "
+                           f"{MAX_FRAME_PIXELS // 1_000_000} megapixel limit; not decoded")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -106,16 +133,28 @@ def _voi_lut_values(ds: Dataset, values: FloatArray) -> FloatArray:
     return np.asarray(apply_voi_lut(values.astype(np.int64), ds, prefer_lut=True), dtype=np.float32)
 
 
+def _check_codestreams(ds: Dataset) -> None:
+    """JPEG 2000 frames are checked for truncation and garbling first (OpenJPEG decodes many silently)."""
+    if "PixelData" not in ds or str(ds.file_meta.get("TransferSyntaxUID", "")) not in _J2K_SYNTAXES:
+        return
+    frames_n = int(ds.get("NumberOfFrames", 1) or 1)
+    for frame in generate_frames(ds.PixelData, number_of_frames=frames_n):
+        check_j2k_codestream(frame)
+
+
 def decode_frames(data: bytes) -> list[Frame]:
     """Decode every frame of a DICOM image file.
 
     Raises
     ------
     InvalidInput
-        The file has no pixel data, or pixel data that cannot be decoded here.
+        The file has no pixel data, pixel data that cannot be decoded here, or a frame over
+        :data:`MAX_FRAME_PIXELS` (refused before decoding).
     """
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
+        check_frame_size(ds)
+        _check_codestreams(ds)
         pixels = ds.pixel_array
     except (AttributeError, ValueError, RuntimeError, NotImplementedError, TypeError) as exc:
         raise InvalidInput(f"the image cannot be decoded: {exc}") from exc

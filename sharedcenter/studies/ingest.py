@@ -325,9 +325,14 @@ def ingest_ecg(
 def ingest_upload(
     services: Services, session: Session, site_code: str, files: list[UploadedFile], *,
     complete: bool = True, actor: str = "system",
+    split: tuple[list[_Header], list[dict[str, bytes]]] | None = None,
 ) -> list[IngestOutcome]:
-    """Ingest a mixed upload: DICOM images and ECG records in any of the known formats."""
-    images, ecgs = split_upload(files)
+    """Ingest a mixed upload: DICOM images and ECG records in any of the known formats.
+
+    ``split`` is :func:`split_upload` of ``files`` when the caller has it already (headers are
+    then not parsed twice).
+    """
+    images, ecgs = split if split is not None else split_upload(files)
     records = [read_ecg(group) for group in ecgs]  # check every ECG before storing anything
     qualities = [_quality(record) for record in records]
     outcomes = (_ingest_headers(services, session, site_code, images, complete=complete, source="upload",

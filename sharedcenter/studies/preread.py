@@ -6,20 +6,24 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sharedcenter.audit import record_event
-from sharedcenter.db.models import AIResult, Study, utcnow
+from sharedcenter.db.models import AIResult, AuditEvent, Study, utcnow
 from sharedcenter.enums import AuditAction, StudyKind, StudyState
 from sharedcenter.errors import NotFound
 from sharedcenter.queue.base import TaskQueue, enqueue_after_commit
 from sharedcenter.studies.state import transition
 
-__all__ = ["PrereadJob", "begin_preread", "fail_preread", "queue_stale_studies", "record_preread"]
+__all__ = ["MAX_PREREAD_STARTS", "PrereadJob", "begin_preread", "fail_preread", "queue_stale_studies", "record_preread"]
 
 WORKER = "system:worker"
 _RUNNABLE = (StudyState.RECEIVED.value, StudyState.PREREADING.value, StudyState.FAILED.value)
+#: Unfinished starts after which a pre-read is given up: each one means the worker process died
+#: during the work (out of memory, a segfault in a decoder), and retrying would loop for ever.
+MAX_PREREAD_STARTS = 2
+_OUTCOMES = (AuditAction.PREREAD_STORED.value, AuditAction.PREREAD_FAILED.value)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -33,7 +37,11 @@ class PrereadJob:
 
 
 def begin_preread(session: Session, study_id: int) -> PrereadJob | None:
-    """Mark the study ``prereading``; None when it needs no pre-read (done, or being read already).
+    """Mark the study ``prereading`` and record a "pre-read started" mark before any work.
+
+    None when it needs no pre-read (done, or being read already), or when
+    :data:`MAX_PREREAD_STARTS` earlier starts never finished: each means the worker process died in
+    the work, so the study is failed with that reason instead of being retried for ever.
 
     Raises
     ------
@@ -45,9 +53,28 @@ def begin_preread(session: Session, study_id: int) -> PrereadJob | None:
         raise NotFound(f"no study {study_id}")
     if study.state not in _RUNNABLE:
         return None
+    starts = _unfinished_starts(session, study_id)
+    if study.state == StudyState.PREREADING.value and starts >= MAX_PREREAD_STARTS:
+        fail_preread(session, study_id, f"the pre-read stopped the worker process {starts} times (out of memory "
+                                        "or a crash in a decoder); given up, the study needs a specialist's read")
+        return None
     if study.state != StudyState.PREREADING.value:
         transition(session, study, StudyState.PREREADING, WORKER)
+    # the mark commits with the state before any work starts, so a process that dies leaves it behind
+    record_event(session, WORKER, AuditAction.PREREAD_STARTED, "study", study_id, study_id=study_id,
+                 detail={"attempt": starts + 1})
     return PrereadJob(study.id, StudyKind(study.kind), study.study_instance_uid, study.ecg_record_key)
+
+
+def _unfinished_starts(session: Session, study_id: int) -> int:
+    """Pre-read starts of the study since its last recorded outcome (stored or failed)."""
+    last_outcome = session.scalar(select(func.max(AuditEvent.id)).where(
+        AuditEvent.study_id == study_id, AuditEvent.action.in_(_OUTCOMES)))
+    query = select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.study_id == study_id, AuditEvent.action == AuditAction.PREREAD_STARTED.value)
+    if last_outcome is not None:
+        query = query.where(AuditEvent.id > last_outcome)
+    return int(session.scalar(query) or 0)
 
 
 def record_preread(session: Session, study_id: int, result: dict[str, Any], queue: TaskQueue | None = None) -> AIResult:

@@ -24,6 +24,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes another process build the same settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREDCENTER_")}
     env.update({f"SHAREDCENTER_{key.upper()}": str(getattr(settings, key)) for key in _KEYS})
+    if settings.cxr_model_path is not None:
+        env["SHAREDCENTER_CXR_MODEL_PATH"] = str(settings.cxr_model_path)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

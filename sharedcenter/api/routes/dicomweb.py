@@ -34,7 +34,7 @@ from sharedcenter.dicomweb.search import in_range
 from sharedcenter.ecg.detect import is_dicom
 from sharedcenter.errors import InvalidInput, NotFound, UnsupportedFormat, UploadTooLarge
 from sharedcenter.services import Services
-from sharedcenter.studies import UploadedFile, ingest_upload
+from sharedcenter.studies import UploadedFile, ingest_upload, split_upload
 
 __all__ = ["router"]
 
@@ -67,11 +67,20 @@ def _stow_files(body: bytes, content_type: str) -> list[UploadedFile]:
     return [UploadedFile(f"part-{index}.dcm", part.data) for index, part in enumerate(parts, start=1)]
 
 
-def _stow(services: Services, principal: Principal, site_code: str, files: list[UploadedFile],
+def _stow(services: Services, principal: Principal, site_code: str, body: bytes, content_type: str,
           complete: bool, root: str) -> dict[str, Any]:
-    refs = [instance_ref(read_header(f.data)) for f in files]
+    """Parse, check and store (in a worker thread: none of it may block the event loop).
+
+    Each header is parsed once, for both the ingest and the answer's references.
+    """
+    files = _stow_files(body, content_type)
+    split = split_upload(files)
+    images = split[0]
+    by_name = {head.file.name: head.ds for head in images}
+    refs = [instance_ref(by_name[f.name]) if f.name in by_name else instance_ref(read_header(f.data))
+            for f in files]  # a DICOM ECG part is sorted into ``ecgs``; its header is read here
     with services.db.session() as session:
-        ingest_upload(services, session, site_code, files, complete=complete, actor=principal.actor)
+        ingest_upload(services, session, site_code, files, complete=complete, actor=principal.actor, split=split)
     return stow_response(refs, root)
 
 
@@ -85,8 +94,8 @@ async def stow(
     body = await request.body()
     if len(body) > services.settings.max_upload_bytes:
         raise UploadTooLarge(f"upload is larger than the limit of {services.settings.max_upload_bytes} bytes")
-    files = _stow_files(body, request.headers.get("content-type", ""))
-    answer = await run_in_threadpool(_stow, services, principal, site_code, files, complete, _root(request))
+    answer = await run_in_threadpool(_stow, services, principal, site_code, body,
+                                     request.headers.get("content-type", ""), complete, _root(request))
     return _dicom_json(answer)
 
 
