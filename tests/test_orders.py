@@ -57,6 +57,13 @@ def _queue_reasons(services: Services, study_id: int) -> list[str]:
         return [e.detail.get("reason", "") for e in events]
 
 
+def _matched(services: Services, study_id: int) -> list[tuple[str, str]]:
+    with services.db.session() as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.study_id == study_id,
+                                                          AuditEvent.action == "order.matched"))
+        return [(e.entity_id, e.detail["by"]) for e in events]
+
+
 def _local_today(settings: Settings) -> dt.date:
     return dt.datetime.now(settings.tz).date()
 
@@ -197,6 +204,7 @@ def test_study_matches_its_sites_order_by_accession(services: Services, people: 
     study = _upload(services, dicom_bytes(AccessionNumber="M1", PatientID="other-id"), complete=True)
     assert study.order_id == ours != theirs
     assert (_status(services, ours), _status(services, theirs)) == ("completed", "scheduled")
+    assert _matched(services, study.id) == [(str(ours), "accession")]
 
 
 def test_without_accession_patient_exam_and_local_day_match(services: Services, people: dict[str, Principal]) -> None:
@@ -206,9 +214,11 @@ def test_without_accession_patient_exam_and_local_day_match(services: Services, 
     yesterday = (today - dt.timedelta(days=1)).strftime("%Y%m%d")
     stale = _upload(services, dicom_bytes(AccessionNumber="", PatientID="P1", StudyDate=yesterday), complete=False)
     assert stale.order_id not in (order_id, other_exam)  # another day: an order is made for the study
+    assert _matched(services, stale.id) == []
     study = _upload(services, dicom_bytes(AccessionNumber="", PatientID="P1", StudyDate=today.strftime("%Y%m%d")),
                     complete=False)
     assert study.order_id == order_id and _status(services, order_id) == "in-progress"
+    assert _matched(services, study.id) == [(str(order_id), "patient")]
     assert _status(services, other_exam) == "scheduled"
 
 

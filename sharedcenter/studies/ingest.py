@@ -40,7 +40,7 @@ from sharedcenter.enums import AuditAction, ExamType, PrereadReason, Priority, S
 from sharedcenter.errors import Conflict, InvalidInput, NotFound, UnsupportedFormat
 from sharedcenter.services import Services
 from sharedcenter.studies.completion import expected_count_reached, queue_complete
-from sharedcenter.studies.orders import exam_for_modality, match_or_create_order
+from sharedcenter.studies.orders import ORDER_MADE_FOR_STUDY, exam_for_modality, match_or_create_order
 from sharedcenter.studies.quality import record_quality
 
 __all__ = [
@@ -172,6 +172,12 @@ def create_study(services: Services, session: Session, site: Site, kind: StudyKi
         priority_rank=priority.rank, due_at=order.due_at, source=source,
     )
     session.add(study)
+    if order.created_by != ORDER_MADE_FOR_STUDY:
+        # a placed order (API, CLI, worklist) answered by this study: say which and how it matched
+        session.flush()
+        by = "accession" if ds_like["accession"] and ds_like["accession"] == order.accession_number else "patient"
+        record_event(session, "system", AuditAction.ORDER_MATCHED, "order", order.id, study_id=study.id,
+                     detail={"by": by, "accession_number": order.accession_number or ""})
     return study
 
 

@@ -12,7 +12,11 @@ from sharedcenter.config import Settings
 from sharedcenter.db.models import Order, utcnow
 from sharedcenter.enums import ExamType, OrderStatus, Priority
 
+#: ``Order.created_by`` of an order made for a study that arrived without one.
+ORDER_MADE_FOR_STUDY = "system:ingest"
+
 __all__ = [
+    "ORDER_MADE_FOR_STUDY",
     "OPEN_ORDER_STATES",
     "complete_order",
     "due_time",
@@ -147,7 +151,7 @@ def _create_for_study(session: Session, settings: Settings, site_code: str, acce
         accession_number=accession_number or None, patient_id=patient_id, patient_name=patient_name,
         site_code=site_code, exam=exam.value, priority=priority.value, requested_at=now,
         due_at=due_time(settings, priority, now), status=OrderStatus.IN_PROGRESS.value,
-        modality=modality.upper()[:16], created_by="system:ingest",
+        modality=modality.upper()[:16], created_by=ORDER_MADE_FOR_STUDY,
     )
     try:
         with session.begin_nested():
