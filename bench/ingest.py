@@ -123,7 +123,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=10)
     parser.add_argument("--per-study", type=int, default=20)
-    parser.add_argument("--large", type=int, default=10, help="one-image CR studies (~7 MB each)")
+    parser.add_argument("--large", type=int, default=10,
+                        help="one-image CR studies (the first CR sample: 0.7 MB JPEG 2000)")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
