@@ -426,6 +426,11 @@ def _migrate_with_data(url: str) -> None:
         assert session.scalar(select(func.count()).select_from(Study).where(Study.order_id == 1)) == 1
         if db.engine.dialect.name == "sqlite":  # the migration switched foreign keys off; they are back on
             assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    command.downgrade(db.alembic_config(), "0004")  # shared numbers: the oldest order keeps its number
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT id, site_code, accession_number FROM orders ORDER BY id")).all() == \
+            [(1, "s1", "A1"), (2, "s1", "A2"), (3, "s2", None)]
+    db.upgrade()
     db.dispose()
 
 

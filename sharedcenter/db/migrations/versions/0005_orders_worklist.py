@@ -76,6 +76,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
+    # 0004 wants accession numbers unique across the region: where two sites now share one, the oldest
+    # order keeps it and the others lose it (as 0004's ingest did for a number another site held)
+    op.execute("UPDATE orders SET accession_number = NULL WHERE accession_number IS NOT NULL AND id > "
+               "(SELECT MIN(o.id) FROM orders o WHERE o.accession_number = orders.accession_number)")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_index("ix_orders_patient")
         batch_op.drop_index("ix_orders_worklist")
