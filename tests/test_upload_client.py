@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pty
+import re
 import signal
 import subprocess
 import sys
@@ -356,7 +357,10 @@ def test_progress_output(services: Services, people: dict[str, Principal], env: 
                                   stdout=subprocess.PIPE, stderr=err, env=env, timeout=300)
         shown = _read_all(primary)
         assert proc.returncode == 0
-        assert "uploading 4 files (1 studies, 4 batches)" in shown and "100%" in shown and "25%" in shown
+        assert "uploading 4 files (1 studies, 4 batches)" in shown and "100%" in shown
+        # the bar counts bytes, so a batch of one file is near, not exactly, a quarter: any step in between
+        assert re.search(r"\s([1-9][0-9]?)%", shown), shown
+        assert "Warning" not in shown  # nothing from the libraries on a user's terminal
         out, _ = run_upload(env, url, str(folder))  # not a terminal: one line, no bar
         assert "uploading 4 files (1 studies, 1 batches)\n" in out.stderr and "%" not in out.stderr
         out, summary = run_upload(env, url, str(folder), "--quiet")
