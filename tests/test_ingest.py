@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from sharedcenter.auth import Principal
-from sharedcenter.db import AuditEvent, Study
+from sharedcenter.db import AuditEvent, Order, Study
 from sharedcenter.errors import Conflict, InvalidInput, NotFound, UnsupportedFormat
 from sharedcenter.services import Services
 from sharedcenter.studies import UploadedFile, ecg_record_key, ingest_upload
@@ -58,6 +58,7 @@ def test_rollback_sends_nothing(services: Services, people: dict[str, Principal]
     assert _queued(services) == []
     with services.db.session() as session:
         assert session.scalar(select(func.count()).select_from(Study)) == 0
+        assert session.scalar(select(func.count()).select_from(Order)) == 0  # nor the order made for it
 
 
 def test_resend_is_harmless_and_returns_the_study(services: Services, people: dict[str, Principal]) -> None:

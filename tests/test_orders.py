@@ -384,6 +384,30 @@ def test_concurrent_uploads_with_one_accession_all_succeed(pg_services: Services
         assert session.scalar(select(func.count()).select_from(Study).where(Study.order_id == orders[0].id)) == 6
 
 
+@pytest.mark.servers
+def test_concurrent_uploads_of_one_new_study_make_one_study(pg_services: Services) -> None:
+    uid = pydicom.uid.generate_uid()
+    with serve_api(pg_services) as url, httpx.Client(base_url=url, timeout=60) as client:
+        headers = login(client, "tech")
+        bodies = [dicom_bytes(study_uid=uid, AccessionNumber="RACE3") for _ in range(6)]  # six instances, one study
+
+        def send(data: bytes) -> int:
+            return client.post("/api/uploads", files={"files": ("a.dcm", data)}, data={"complete": "false"},
+                               headers=headers).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            statuses = list(pool.map(send, bodies))
+    assert sorted(statuses) == [200] * 5 + [201], statuses  # one made the study, five joined it
+    with pg_services.db.session() as session:
+        studies = session.scalars(select(Study).where(Study.study_instance_uid == uid)).all()
+        assert len(studies) == 1 and studies[0].instance_count == 6
+        assert session.scalar(select(func.count()).select_from(Order)
+                              .where(Order.accession_number == "RACE3")) == 1
+        received = session.scalars(select(AuditEvent).where(AuditEvent.study_id == studies[0].id,
+                                                            AuditEvent.action == "study.received")).all()
+        assert len(received) == 1
+
+
 # -- migration 0005 on existing data ------------------------------------------------------------------
 
 

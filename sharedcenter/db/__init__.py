@@ -1,6 +1,6 @@
 """Database records, sessions and migrations."""
 
-from sharedcenter.db._engine import MIGRATIONS_DIR, Database
+from sharedcenter.db._engine import MIGRATIONS_DIR, Database, savepoint
 from sharedcenter.db.models import (
     AIResult,
     ApiToken,
@@ -18,6 +18,7 @@ from sharedcenter.db.models import (
 )
 
 __all__ = [
+    "savepoint",
     "MIGRATIONS_DIR",
     "AIResult",
     "ApiToken",

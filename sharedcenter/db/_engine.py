@@ -10,11 +10,11 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from sharedcenter.config import Settings
 
-__all__ = ["Database", "MIGRATIONS_DIR"]
+__all__ = ["Database", "MIGRATIONS_DIR", "savepoint"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -72,3 +72,16 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def savepoint(session: Session) -> SessionTransaction:
+    """``session.begin_nested()`` that stays nested in the request's transaction on SQLite too.
+
+    pysqlite opens its transaction lazily, at the first INSERT/UPDATE/DELETE; a SAVEPOINT issued before any
+    write starts a transaction of SQLite's own, which the savepoint's RELEASE commits, so work meant to roll
+    back with the request would stay.  Opening the transaction first keeps the savepoint nested.
+    """
+    conn = session.connection()
+    if conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        conn.exec_driver_sql("BEGIN")
+    return session.begin_nested()

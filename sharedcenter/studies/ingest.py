@@ -18,9 +18,11 @@ from typing import Any
 import pydicom
 from pydicom.tag import BaseTag, Tag
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sharedcenter.audit import record_event
+from sharedcenter.db import savepoint
 from sharedcenter.db.models import Site, Study
 from sharedcenter.ecg.detect import (
     AECG,
@@ -229,17 +231,19 @@ def _ingest_dicom_study(
     uids = [(str(h.ds.StudyInstanceUID), str(h.ds.SeriesInstanceUID), str(h.ds.SOPInstanceUID)) for h in heads]
     stored = services.dicom_store.store_many([h.file.data for h in heads], uids)
     new_files = sum(s.new for s in stored)
-    created = study is None
+    created = False
     if study is None:
-        study = create_study(services, session, site, StudyKind.DICOM, dicom_fields(heads[0].ds), source)
-        study.study_instance_uid = uid
-        session.flush()
+        study, created = _create_or_join_dicom_study(services, session, site, uid, heads[0].ds, source)
+    if created:
         record_event(session, actor, AuditAction.STUDY_RECEIVED, "study", study.id, study_id=study.id,
                      detail={"study_instance_uid": uid, "files": len(heads), "source": source})
     elif new_files:
         record_event(session, actor, AuditAction.STUDY_INSTANCES_ADDED, "study", study.id, study_id=study.id,
                      detail={"new": new_files})
-    study.instance_count += new_files
+    if new_files:
+        # counted in SQL, not in Python: batches of one study arriving at once must not overwrite each other's count
+        study.instance_count = Study.instance_count + new_files
+        session.flush()
     duplicate = not created and new_files == 0
     if duplicate:
         record_event(session, actor, AuditAction.STUDY_DUPLICATE, "study", study.id, study_id=study.id)
@@ -248,6 +252,29 @@ def _ingest_dicom_study(
     elif not study.complete and expected_count_reached(study):
         queue_complete(services, session, study, actor, PrereadReason.EXPECTED_COUNT)
     return IngestOutcome(study, created, duplicate, new_files)
+
+
+def _create_or_join_dicom_study(services: Services, session: Session, site: Site, uid: str, ds: pydicom.Dataset,
+                                source: str) -> tuple[Study, bool]:
+    """The new study for ``uid``, or, when another request made it since we looked, theirs (``created`` False).
+
+    Two requests carrying one new study at once (an agent and a STOW retry, two upload batches) both find no
+    study; the second insert fails on the unique StudyInstanceUID, is rolled back to a savepoint (with the
+    order it matched or made) and joins the first one's study instead of answering 500.
+    """
+    try:
+        with savepoint(session):
+            study = create_study(services, session, site, StudyKind.DICOM, dicom_fields(ds), source)
+            study.study_instance_uid = uid
+            session.flush()
+        return study, True
+    except IntegrityError:
+        winner = session.scalar(select(Study).where(Study.study_instance_uid == uid))
+        if winner is None:
+            raise
+        if winner.site_code != site.code:
+            raise Conflict(f"study {uid} was already received from another site; it cannot be added to") from None
+        return winner, False
 
 
 def _sha256(data: bytes) -> str:

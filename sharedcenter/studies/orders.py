@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sharedcenter.config import Settings
+from sharedcenter.db import savepoint
 from sharedcenter.db.models import Order, utcnow
 from sharedcenter.enums import ExamType, OrderStatus, Priority
 
@@ -154,7 +155,7 @@ def _create_for_study(session: Session, settings: Settings, site_code: str, acce
         modality=modality.upper()[:16], created_by=ORDER_MADE_FOR_STUDY,
     )
     try:
-        with session.begin_nested():
+        with savepoint(session):
             session.add(order)
             session.flush()
     except IntegrityError:
