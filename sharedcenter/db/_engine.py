@@ -80,8 +80,13 @@ def savepoint(session: Session) -> SessionTransaction:
     pysqlite opens its transaction lazily, at the first INSERT/UPDATE/DELETE; a SAVEPOINT issued before any
     write starts a transaction of SQLite's own, which the savepoint's RELEASE commits, so work meant to roll
     back with the request would stay.  Opening the transaction first keeps the savepoint nested.
+
+    It is opened with ``BEGIN IMMEDIATE`` (the write lock at once, waiting up to the busy timeout), not a
+    deferred ``BEGIN``: a deferred transaction that reads first (the order lookup) and writes after another
+    connection committed cannot be upgraded in WAL mode and fails at once with "database is locked", whatever
+    the busy timeout (seen in ``sharedcenter demo`` with the worker writing beside an upload).
     """
     conn = session.connection()
     if conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
     return session.begin_nested()
