@@ -1,4 +1,5 @@
-"""Synthetic 12-lead ECGs with a known atrial-ventricular relation (complete heart block and its look-alikes).
+"""Synthetic 12-lead ECGs with a known rhythm: complete heart block and its look-alikes, runs of wide
+ventricular beats, atrial flutter with a fixed or variable block.
 
 neurokit2's ``ecg_simulate`` makes sinus beats only, with P and QRS always coupled, so it cannot make
 a complete heart block.  These records are constructed instead (hand-written for that reason): each
@@ -13,13 +14,15 @@ whose first wave is a P wave it locks onto the P waves (real recordings rarely s
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import numpy.typing as npt
 
 from sharedcenter.ecg.record import EcgRecord
 
-__all__ = ["LEADS", "complete_heart_block", "second_degree_2to1", "sinus_rhythm", "synthetic_ecg",
-           "ventricular_run"]
+__all__ = ["LEADS", "atrial_flutter", "complete_heart_block", "second_degree_2to1",
+           "sinus_rhythm", "synthetic_ecg", "ventricular_run"]
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 #: Approximate lead axes (x left, y inferior, z anterior).
@@ -102,4 +105,24 @@ def ventricular_run(bpm: float = 70.0, run_bpm: float = 160.0, beats: int = 5, s
     after = np.arange(v_times[-1] + 1.5 * cycle, 9.8, cycle)
     conducted = np.concatenate([before, after])
     return synthetic_ecg(conducted[1:] - 0.16, conducted, v_times=v_times, **kwargs)  # type: ignore[arg-type]
+
+
+def atrial_flutter(atrial_bpm: float = 300.0, ratios: tuple[int, ...] = (2, 4, 2, 3, 4, 2, 3),
+                   amplitude_mv: float = 0.2, fs: float = 500.0, **kwargs: float) -> EcgRecord:
+    """Typical flutter: a sawtooth at ``atrial_bpm`` (negative in II, III, aVF, positive in V1) with the
+    QRS conducted after every ``ratios[i]``-th F wave in turn (variable block; ``(2,)``: 2:1) at 0.22 s."""
+    cycle = 60.0 / atrial_bpm
+    waves, r_times, n = np.arange(0.1, 10.0, cycle), [], 0
+    while True:
+        n += ratios[len(r_times) % len(ratios)]
+        if n >= waves.size or waves[n] + 0.22 > 9.8:
+            break
+        r_times.append(waves[n] + 0.22)
+    record = synthetic_ecg((), [0.3, *r_times], fs=fs, **kwargs)  # type: ignore[arg-type]
+    t = np.arange(record.n_samples) / fs
+    phase = (t / cycle) % 1.0
+    sawtooth = amplitude_mv * np.where(phase < 0.75, phase / 0.75, (1.0 - phase) / 0.25)  # slow rise, fast fall
+    unit = np.array([0.1, -0.9, -0.4]) / np.linalg.norm([0.1, -0.9, -0.4])
+    waves_mv = np.outer(sawtooth - sawtooth.mean(), _AXES @ unit)
+    return dataclasses.replace(record, signal=(record.signal + waves_mv).astype(np.float32))
 
