@@ -41,6 +41,7 @@ __all__ = [
     "BAND_HZ",
     "PREMATURE_RATIO",
     "ST_OFFSET_S",
+    "WIDE_QRS_S",
     "BeatLabels",
     "EcgMeasurements",
     "band_pass",
@@ -60,6 +61,12 @@ ST_OFFSET_S = 0.06
 _MORPHOLOGY_CORR = 0.70
 #: Share of the peak spatial velocity (above its floor) that bounds the global QRS.
 _QRS_VELOCITY = 0.08
+#: A beat this wide (s) or more, and :data:`_WIDER_S` wider than the lower quartile of the beats, is a wide
+#: (ventricular) beat; the VT rule reads runs of them (:func:`_wide_run_values`).
+WIDE_QRS_S = 0.12
+_WIDER_S = 0.04
+#: Share of one beat's peak spatial velocity (above its floor) that bounds its QRS (see :func:`_beat_qrs_s`).
+_BEAT_QRS_VELOCITY = 0.15
 #: Median beat window around the R peak (s).
 _WINDOW_S = (0.40, 0.60)
 #: Plausible ranges (s); a delineated interval outside them is not reported.
@@ -77,11 +84,8 @@ class BeatLabels:
     @property
     def longest_ventricular_run(self) -> int:
         """Most consecutive ventricular beats."""
-        best = run = 0
-        for flag in self.ventricular:
-            run = run + 1 if flag else 0
-            best = max(best, run)
-        return best
+        start, stop = _longest_run(self.ventricular)
+        return stop - start
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -122,8 +126,12 @@ def measure_ecg(record: EcgRecord) -> EcgMeasurements:
         ``rr_cv`` ...) and, when the rate was measurable: ``p_duration_ms``, ``pr_ms``, ``qrs_ms``,
         ``qt_ms``, ``qtc_bazett_ms``, ``qtc_fridericia_ms``, ``p_axis_deg``, ``qrs_axis_deg``,
         ``t_axis_deg``, ``st_mv`` / ``r_mv`` / ``s_mv`` (per lead), ``sokolow_lyon_mv``,
-        ``cornell_mv``, ``p_amplitude_mv``, beat counts and ``flat_leads``.  Unmeasurable values
-        are ``None``.
+        ``cornell_mv``, ``p_amplitude_mv``, beat counts, the longest run of wide beats
+        (``longest_wide_run``, ``wide_run_rate_bpm``, ``wide_run_qrs_ms``) and ``flat_leads``.
+        Unmeasurable values are ``None``.
+
+        .. versionchanged:: 0.4.0
+           ``longest_wide_run``, ``wide_run_rate_bpm`` and ``wide_run_qrs_ms`` added.
     """
     flat = flat_leads(record)
     rate = measure_best_lead(record, choose_lead(record))
@@ -140,6 +148,8 @@ def measure_ecg(record: EcgRecord) -> EcgMeasurements:
     medians = _median_beats(filtered, peaks[labels.dominant] if labels.dominant.sum() >= 1 else peaks, record.fs)
     intervals |= _global_qrs(medians, record.leads, set(flat), record.fs)
     values |= _beat_values(labels, peaks, record.fs) | _interval_values(intervals, peaks, labels, record.fs)
+    values |= _wide_run_values(filtered, [i for i, name in enumerate(record.leads) if name not in flat], peaks,
+                               record.fs)
     values |= _median_values(medians, record.leads, set(flat), intervals, record.fs)
     values |= analyse_atrial_activity(filtered, record.leads, set(flat), peaks, labels.dominant, record.fs).values
     return EcgMeasurements(rate, values, medians, record.leads)
@@ -289,6 +299,64 @@ def _beat_values(labels: BeatLabels, peaks: npt.NDArray[np.int64], fs: float) ->
         "pvc_count": int(labels.ventricular.sum()),
         "longest_pvc_run": labels.longest_ventricular_run,
     }
+
+
+def _wide_run_values(filtered: npt.NDArray[np.float64], usable: list[int], peaks: npt.NDArray[np.int64],
+                     fs: float) -> dict[str, Any]:
+    """The longest run of consecutive wide beats, its rate and QRS width; each beat's width by :func:`_beat_qrs_s`.
+
+    A beat is wide when its QRS is >= :data:`WIDE_QRS_S` and at least :data:`_WIDER_S` wider than the
+    lower quartile of the beats' widths: a ventricular beat among narrower ones.  The rate comes from the
+    run's own RR intervals (not the coupling interval before it).  A rhythm whose every beat is wide
+    (bundle branch block, sustained VT) has no such run.
+    """
+    empty: dict[str, Any] = {"longest_wide_run": 0, "wide_run_rate_bpm": None, "wide_run_qrs_ms": None}
+    if not usable:
+        return empty
+    widths = np.array([_beat_qrs_s(filtered[:, usable], int(p), fs) for p in peaks])
+    wide = widths >= max(WIDE_QRS_S, float(np.percentile(widths, 25)) + _WIDER_S)
+    start, stop = _longest_run(wide)
+    if stop == start:
+        return empty
+    rr = np.diff(peaks[start:stop]) / fs
+    return {"longest_wide_run": stop - start,
+            "wide_run_rate_bpm": round(60.0 / float(np.mean(rr)), 1) if rr.size else None,
+            "wide_run_qrs_ms": _ms(float(np.median(widths[start:stop])))}
+
+
+def _longest_run(flags: npt.NDArray[np.bool_]) -> tuple[int, int]:
+    """Indices ``[start, stop)`` of the first longest run of true flags (``(0, 0)`` when none)."""
+    best, start = (0, 0), 0
+    for i, flag in enumerate(flags):
+        if not flag:
+            start = i + 1
+        elif i + 1 - start > best[1] - best[0]:
+            best = (start, i + 1)
+    return best
+
+
+def _beat_qrs_s(filtered: npt.NDArray[np.float64], peak: int, fs: float) -> float:
+    """QRS width (s) of one beat: the span around its steepest point, within R - 150 ms .. R + 160 ms
+    (the detector's mark can lag the QRS by 100 ms), where the spatial velocity of all leads (10 ms
+    mean) exceeds :data:`_BEAT_QRS_VELOCITY` of its peak above the window's floor.
+
+    A narrow QRS, or a T or flutter wave that a lagging mark pointed at (the QRS lies before it),
+    gives a short span; a ventricular beat's slow, wide QRS a long one.
+    """
+    a, b = max(1, peak - int(0.15 * fs)), min(filtered.shape[0], peak + int(0.16 * fs))
+    velocity = np.abs(np.diff(filtered[a - 1 : b], axis=0)).sum(axis=1)
+    k = max(1, int(0.01 * fs))
+    velocity = np.convolve(velocity, np.ones(k) / k, mode="same")
+    floor = float(np.percentile(velocity, 10))
+    above = velocity > floor + _BEAT_QRS_VELOCITY * (velocity.max() - floor)
+    top = int(np.argmax(velocity))
+    left, right = top, top
+    gap = int(0.02 * fs)  # the velocity dips to zero at each peak of the QRS: bridge dips up to 20 ms
+    while left > 0 and above[max(0, left - gap) : left].any():
+        left -= 1
+    while right < above.size - 1 and above[right + 1 : right + 1 + gap].any():
+        right += 1
+    return (right - left + 1) / fs
 
 
 def _interval_values(

@@ -29,8 +29,9 @@ Criteria (adult, sex unknown unless stated):
 * QTc (Bazett) > 460 ms with QRS < 120 ms; >= 500 ms with Fridericia >= 480 ms is critical;
 * LVH voltage: Sokolow-Lyon > 3.5 mV or Cornell > 2.8 mV.
 
-Critical: possible STEMI, ventricular tachycardia (>= 3 consecutive ventricular beats above
-100 bpm), possible complete heart block (a regular ventricular rate < 50 bpm with P waves that march
+Critical: possible STEMI, ventricular tachycardia (>= 3 consecutive wide beats, QRS >= 120 ms and
+40 ms wider than most beats, at a run rate above 100 bpm; a rhythm whose every beat is wide is not
+called by this rule), possible complete heart block (a regular ventricular rate < 50 bpm with P waves that march
 through it: after QRST cancellation, >= 4 P waves at a regular rate (PP CV < 0.15) at least 10/min
 faster, and the interval from P to the next R varying (SD >= 30 ms, range >= 80 ms)), AF with a mean
 ventricular rate > 150 bpm, rate < 40 or > 150 bpm by both detectors,
@@ -45,7 +46,7 @@ from typing import Any
 
 from pipelines.types import Finding
 
-__all__ = ["SNOMED", "STATEMENTS", "Statement", "criteria_statements"]
+__all__ = ["SNOMED", "STATEMENTS", "Statement", "criteria_statements", "is_vt_run"]
 
 Values = dict[str, Any]
 
@@ -178,12 +179,23 @@ def _extreme_rate(v: Values) -> list[Finding]:
     return []
 
 
+def is_vt_run(v: Values) -> bool:
+    """At least 3 consecutive wide beats (QRS >= 120 ms, 40 ms wider than most beats) faster than 100 bpm.
+
+    The run's own width and rate count, not the morphology labels and the record's rate: on the flutter
+    record JS17272 R peaks marked 60-100 ms late made five narrow beats look ventricular, and the
+    record's rate (127 bpm, irregular) passed for their rate.
+    """
+    rate = _f(v.get("wide_run_rate_bpm"))
+    return v.get("longest_wide_run", 0) >= 3 and rate is not None and rate > 100
+
+
 def _ectopy(v: Values) -> list[Finding]:
     out: list[Finding] = []
-    run, rate = v.get("longest_pvc_run", 0), v["heart_rate_bpm"]
-    if run >= 3 and rate > 100:
+    if is_vt_run(v):
         out.append(STATEMENTS["ventricular-tachycardia"].finding(
-            f"{run} consecutive ventricular beats at {rate:.0f} bpm", critical=True))
+            f"{v['longest_wide_run']} consecutive wide beats (QRS {v['wide_run_qrs_ms']:.0f} ms) at "
+            f"{v['wide_run_rate_bpm']:.0f} bpm", critical=True))
     if v.get("pvc_count", 0) >= 1:
         out.append(STATEMENTS["pvc"].finding(f"{v['pvc_count']} premature beats with a different QRS"))
     if v.get("pac_count", 0) >= 1 and not is_af(v):

@@ -95,7 +95,7 @@ def test_all_flat_record_is_not_analysed() -> None:
     ({"heart_rate_bpm": 72, "rr_cv": 0.03, "pr_ms": 160, "qrs_ms": 90, "qt_ms": 480, "qtc_bazett_ms": 525,
       "qtc_fridericia_ms": 505}, "qtc-prolonged"),
     ({"heart_rate_bpm": 80, "qrs_ms": 90, "st_mv": {"II": 0.25, "III": 0.3, "aVF": 0.28}}, "possible-stemi"),
-    ({"heart_rate_bpm": 160, "heart_rate_check_bpm": 160, "longest_pvc_run": 5, "pvc_count": 5},
+    ({"heart_rate_bpm": 95, "longest_wide_run": 5, "wide_run_rate_bpm": 160, "wide_run_qrs_ms": 170},
      "ventricular-tachycardia"),
     ({"heart_rate_bpm": 35, "heart_rate_check_bpm": 35, "rr_cv": 0.02, "atrial_rate_bpm": 75, "pp_cv": 0.03,
       "p_wave_count": 8, "p_to_r_sd_ms": 150, "p_to_r_range_ms": 500}, "complete-av-block"),

@@ -13,7 +13,7 @@ from pipelines import ecg_atrial
 from pipelines.ecg_preread import preread_12lead
 from sharedcenter.ecg import EcgRecord
 from tests.data_paths import require_data
-from tests.utils.ecg_synthetic import complete_heart_block, second_degree_2to1, sinus_rhythm
+from tests.utils.ecg_synthetic import atrial_flutter, complete_heart_block, second_degree_2to1, sinus_rhythm
 
 #: Labelled records whose ventricular rate is under 50 bpm here (none is a complete heart block):
 #: sinus bradycardia, bradycardia with RBBB or old MI.
@@ -93,3 +93,19 @@ def test_flutter_rule_needs_regular_or_fixed_ratio_response() -> None:
     assert not is_flutter(base | {"rr_cv": 0.2, "heart_rate_bpm": 110.0})  # irregular, 2.7:1
     assert not is_flutter(base | {"p_amplitude_mv": 0.15, "p_axis_deg": 60.0})  # an upright P wave: sinus
     assert is_flutter(base | {"p_amplitude_mv": 0.15, "p_axis_deg": 60.0, "flutter_strong": True})
+
+
+@pytest.mark.parametrize(("atrial", "seed"), [(300, 0), (280, 2)])
+def test_constructed_4to1_flutter_is_called_flutter(atrial: float, seed: int) -> None:
+    result = preread_12lead(atrial_flutter(atrial, ratios=(4,), seed=seed))
+    assert "atrial-flutter" in {f.code for f in result.findings}
+    assert result.measurements["atrial_flutter_rate_per_min"] == pytest.approx(atrial, abs=6)
+
+
+@pytest.mark.xfail(strict=True, reason="known misses (README): 2:1, flutter share 0.14-0.36 in the QRS-blanked "
+                   "leads (each F wave shares the short cycle with a QRS or T wave); 3:1, F waves found at 300/min "
+                   "but an F wave in the P window passes for a sinus P wave (the veto); variable block, the T waves "
+                   "at irregular times spread over the flutter band (share 0.28-0.48, found in one lead)")
+@pytest.mark.parametrize("ratios", [(2,), (3,), (2, 4, 2, 3, 4, 2, 3)], ids=["2to1", "3to1", "variable"])
+def test_constructed_flutter_missed(ratios: tuple[int, ...]) -> None:
+    assert "atrial-flutter" in {f.code for f in preread_12lead(atrial_flutter(ratios=ratios)).findings}
