@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sharedcenter.auth import create_user, issue_token  # noqa: E402
-from sharedcenter.client import ApiClient, plan_upload  # noqa: E402
 from sharedcenter.config import load_settings  # noqa: E402
 from sharedcenter.region import load_region, read_region  # noqa: E402
 from sharedcenter.services import Services  # noqa: E402
+from sharedcenter.upload import Journal, collect, plan_batches, send_batches  # noqa: E402
 from tests.servers import OrthancServer, free_port, wait_for  # noqa: E402
 
 CR = ROOT.parent / "shared" / "data" / "cxr_dicom_samples"
@@ -76,12 +76,19 @@ def direct(orthanc: OrthancServer, files: list[Path]) -> float:
 
 
 def through_sharedcenter(url: str, token: str, files: list[Path]) -> float:
-    client = ApiClient(url, token)
-    start = time.perf_counter()
-    batches = plan_upload(files)
-    client.upload_all(batches, "c01-t01")
-    elapsed = time.perf_counter() - start
-    client.close()
+    """``sharedcenter upload``'s path: collect, plan, send study after study with a journal (in a temporary
+    folder, fsync'ed per batch, as the command does)."""
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as http, \
+            tempfile.TemporaryDirectory(prefix="bench-journal-") as state:
+        start = time.perf_counter()
+        inputs = collect(files)
+        batches, _ = plan_batches(inputs.items)
+        with Journal.for_upload(url, "c01-t01", files, Path(state)) as journal:
+            summary = send_batches(http, batches, "c01-t01", journal)
+        inputs.close()
+        elapsed = time.perf_counter() - start
+    if not summary.to_json()["complete"] or summary.instances_sent != len(files):
+        raise SystemExit(f"upload incomplete: {summary.errors or summary.to_json()}")
     return elapsed
 
 

@@ -3,7 +3,8 @@
 Starts a private Orthanc and ``sharedcenter serve`` on it (the ingest bench's set-up), writes the same
 kind of folder for each way (fresh UIDs each time, so every run stores new instances), and sends it:
 
-- ``plain``: ``ApiClient.upload_all`` (no journal, no retries), one study at a time;
+- ``plain``: a minimal loop written below (what the removed ``ApiClient.upload_all`` did: no journal,
+  no retries), one study at a time;
 - ``upload``: the ``sharedcenter.upload`` path (collect, plan, journal fsync'ed per batch, retries);
 - ``resume``: the ``upload`` path again on inputs whose journal already holds every batch (what a
   re-run after an interruption pays for the part already sent);
@@ -17,6 +18,7 @@ It prints instances/s and the ratios ``upload / plain`` throughput and ``resume 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import tempfile
@@ -24,26 +26,58 @@ import time
 from pathlib import Path
 
 import httpx
+import pydicom
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingest import make_files, setup_stack, start_server
 
-from sharedcenter.client import ApiClient, plan_upload
 from sharedcenter.upload import Journal, collect, plan_batches, send_batches
 from tests.servers import free_port
 
 SITE = "c01-t01"
+# The ``plain`` baseline is written here on purpose: it is the client that ``sharedcenter.upload`` replaced
+# (``sharedcenter.client.plan_upload`` and ``ApiClient.upload_all``, since removed from the package), cut
+# down to what this bench sends: DICOM grouped by study, batches of at most 64 files / 32 MiB, the last
+# one declaring the study complete, one study at a time, no journal, no retries.
+PLAIN_FILES, PLAIN_BYTES, PLAIN_HEAD = 64, 32 * 1024 * 1024, 1024 * 1024
+
+
+def _plain_study(path: Path) -> str:
+    """The StudyInstanceUID, parsed from the first MiB when the whole file fits in it (as the old client)."""
+    with path.open("rb") as fh:
+        head = fh.read(PLAIN_HEAD)
+    source = io.BytesIO(head) if len(head) < PLAIN_HEAD else path
+    return str(pydicom.dcmread(source, stop_before_pixels=True, specific_tags=["StudyInstanceUID"]).StudyInstanceUID)
+
+
+def _plain_batches(folder: Path) -> list[tuple[list[Path], bool]]:
+    studies: dict[str, list[Path]] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        studies.setdefault(_plain_study(path), []).append(path)
+    batches: list[tuple[list[Path], bool]] = []
+    for paths in studies.values():
+        current: list[Path] = []
+        size = 0
+        for path in paths:
+            if current and (len(current) >= PLAIN_FILES or size + path.stat().st_size > PLAIN_BYTES):
+                batches.append((current, False))
+                current, size = [], 0
+            current.append(path)
+            size += path.stat().st_size
+        batches.append((current, True))
+    return batches
 
 
 def plain(url: str, token: str, folder: Path) -> float:
-    client = ApiClient(url, token)
-    start = time.perf_counter()
-    client.upload_all(plan_upload([folder]), SITE, parallel=1)
-    elapsed = time.perf_counter() - start
-    client.close()
-    return elapsed
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
+        start = time.perf_counter()
+        for paths, complete in _plain_batches(folder):
+            files = [("files", (p.name, io.BytesIO(p.read_bytes()), "application/octet-stream")) for p in paths]
+            data = {"complete": "true" if complete else "false", "site": SITE}
+            http.post("/api/uploads", files=files, data=data).raise_for_status()
+        return time.perf_counter() - start
 
 
 def upload(url: str, token: str, folder: Path, state: Path, keep_first: int | None = None) -> tuple[float, int]:

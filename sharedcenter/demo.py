@@ -23,12 +23,13 @@ from typing import Any
 from sqlalchemy import select
 
 from sharedcenter.auth import create_user
-from sharedcenter.client import ApiClient, plan_upload
+from sharedcenter.client import ApiClient
 from sharedcenter.config import Settings
 from sharedcenter.db import User
-from sharedcenter.errors import ImproperlyConfigured, SharedCenterError
+from sharedcenter.errors import ImproperlyConfigured, InvalidInput, SharedCenterError, UnsupportedFormat
 from sharedcenter.region import load_region, read_region
 from sharedcenter.services import Services
+from sharedcenter.upload import Journal, collect, plan_batches, send_batches
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERS", "demo_samples", "ensure_demo_users", "run_demo"]
 
@@ -45,6 +46,7 @@ DEMO_USERS = [
     ("admin_demo", "admin", None, "city", "管理员"),
 ]
 _PENDING = {"received", "prereading"}
+_SITE = "c01-t01"
 
 
 def ensure_demo_users(services: Services) -> None:
@@ -119,6 +121,33 @@ def _worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
             proc.kill()
 
 
+def _upload_samples(client: ApiClient, url: str, folder: Path, journal_dir: Path) -> list[dict[str, Any]]:
+    """Send the samples the way ``sharedcenter upload`` does; the studies the server answered.
+
+    The resume journal lives under the demo's data dir (never the user's ``$XDG_STATE_HOME``) and is
+    dropped afterwards: the samples are temporary, so there is nothing a later run could resume.
+    """
+    samples = demo_samples(folder)
+    inputs = collect(samples)
+    try:
+        if inputs.skipped:
+            raise UnsupportedFormat("demo samples not sent: " + "; ".join(
+                f"{s.origin}: {s.reason}" for s in inputs.skipped))
+        batches, _ = plan_batches(inputs.items)
+        with Journal.for_upload(url, _SITE, samples, journal_dir) as journal:
+            try:
+                summary = send_batches(client.http, batches, _SITE, journal)
+            finally:
+                journal.discard()
+    finally:
+        inputs.close()
+    if summary.stopped is not None:
+        raise summary.stopped
+    if summary.errors:
+        raise InvalidInput("the server refused part of the demo samples: " + "; ".join(summary.errors))
+    return list(summary.studies.values())
+
+
 def _wait_for_prereads(client: ApiClient, site: str, ids: set[int], worker: subprocess.Popen[bytes],
                        timeout: float = 300) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
@@ -180,10 +209,10 @@ def run_demo(settings: Settings, port: int | None, once: bool, echo: Any) -> dic
             tempfile.TemporaryDirectory() as tmp:
         tech = ApiClient(url)
         tech.login("tech_demo", DEMO_PASSWORD)
-        uploaded = tech.upload_all(plan_upload(demo_samples(Path(tmp))), "c01-t01")
+        uploaded = _upload_samples(tech, url, Path(tmp), out_dir / "uploads")
         tech.close()
         echo(f"uploaded {len(uploaded)} studies; waiting for the AI pre-reads ...")
-        studies = _wait_for_prereads(_logged_in(url), "c01-t01",
+        studies = _wait_for_prereads(_logged_in(url), _SITE,
                                      {s["id"] for s in uploaded}, worker)
         _sign_ecg(url, studies)
         summary = _summary(url, studies, out_dir)

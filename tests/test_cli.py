@@ -81,8 +81,9 @@ def test_upload_with_progress_and_errors(services: Services, people: dict[str, P
 
 
 @pytest.mark.slow
-def test_demo_once(settings: Settings) -> None:
-    out = sc(settings, "demo", "--once")
+def test_demo_once(settings: Settings, tmp_path: Path) -> None:
+    state = tmp_path / "state"  # the user's $XDG_STATE_HOME: the demo keeps no upload journal there
+    out = sc(settings, "demo", "--once", XDG_STATE_HOME=str(state))
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     kinds = sorted(s["kind"] for s in summary["studies"])
@@ -91,7 +92,9 @@ def test_demo_once(settings: Settings) -> None:
     signed = [s for s in summary["studies"] if s["state"] == "signed"]
     assert len(signed) == 1 and signed[0]["kind"] == "ecg"
     assert Path(signed[0]["report_pdf"]).read_bytes().startswith(b"%PDF")
-    again = sc(settings, "demo", "--once")  # re-running is harmless: same studies, nothing duplicated
+    # re-running is harmless: same studies, nothing duplicated
+    again = sc(settings, "demo", "--once", XDG_STATE_HOME=str(state))
     assert again.returncode == 0, again.stderr[-3000:]
     assert [s["study_id"] for s in json.loads(again.stdout.strip().splitlines()[-1])["studies"]] == \
         [s["study_id"] for s in summary["studies"]]
+    assert not state.exists() and not list((settings.data_dir / "demo" / "uploads").iterdir())

@@ -1,4 +1,4 @@
-"""``sharedcenter ecg inspect`` and the upload planner on every ECG format, as a real process."""
+"""``sharedcenter ecg inspect`` on every ECG format, as a real process, and the upload plan of each format."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from sharedcenter.client import plan_upload
 from sharedcenter.config import Settings
 from sharedcenter.ecg.aecg import write_aecg
 from sharedcenter.ecg.read import read_ecg
 from sharedcenter.ecg.scp import write_scp
 from sharedcenter.ecg.write import write_dicom_ecg
-from sharedcenter.errors import UnsupportedFormat
+from sharedcenter.upload import collect, plan_batches
 from tests.utils import simulated_wfdb
 from tests.utils.processes import settings_env
 
@@ -59,14 +58,21 @@ def test_inspect_refuses_garbage(settings: Settings, tmp_path: Path) -> None:
     assert out.returncode == 2 and "error:" in out.stderr
 
 
-def test_plan_upload_groups_each_format(formats: dict[str, Path]) -> None:
+def test_upload_plan_groups_each_format(formats: dict[str, Path]) -> None:
+    """A WFDB record's files go together, every other ECG file alone, each batch declared complete; a
+    file of no known format is skipped with its reason (``sharedcenter upload`` reports it, the demo refuses)."""
     folder = formats["wfdb"].parent
-    batches = plan_upload([folder, formats["dicom"], formats["aecg"], formats["scp"], formats["zip"]])
-    groups = sorted(sorted(p.name for p in b.paths) for b in batches)
-    assert ["rec.dat", "rec.hea"] in groups
-    assert [formats["aecg"].name] in groups and [formats["scp"].name] in groups and ["rec.zip"] in groups
-    assert all(b.complete for b in batches)
+    paths = [folder, formats["dicom"], formats["aecg"], formats["scp"], formats["zip"]]
+    inputs = collect(paths)
+    batches, duplicates = plan_batches(inputs.items)
+    inputs.close()
+    groups = sorted(sorted(Path(item.origin).name for item in b.items) for b in batches)
+    assert groups == sorted([["rec.dat", "rec.hea"], [formats["dicom"].name], [formats["aecg"].name],
+                             [formats["scp"].name], ["rec.zip"]])
+    assert all(b.complete for b in batches) and len({b.group for b in batches}) == 5
+    assert inputs.skipped == [] and duplicates == []
     stray = folder / "notes.txt"
     stray.write_text("not an ECG")
-    with pytest.raises(UnsupportedFormat, match="notes.txt"):
-        plan_upload([folder])
+    inputs = collect([folder])
+    assert [(s.origin, s.reason) for s in inputs.skipped] == [(str(stray), "not DICOM nor a known ECG format")]
+    assert sorted(Path(item.origin).name for item in inputs.items) == ["rec.dat", "rec.hea"]

@@ -392,6 +392,21 @@ def test_plan_declares_complete_only_on_the_last_batch(tmp_path: Path) -> None:
         BatchLimits(files=0)
 
 
+@pytest.mark.parametrize("signal_first", [False, True])
+def test_wfdb_files_given_one_by_one_go_as_one_record(tmp_path: Path, signal_first: bool) -> None:
+    """``sharedcenter upload rec.hea rec.dat`` (how the demo gives its samples): the signal file goes with
+    its header, once, in one complete batch, and is not reported skipped; an unknown file still is."""
+    simulated_wfdb(tmp_path / "ecg", name="rec")
+    hea, dat, junk = (tmp_path / "ecg" / name for name in ("rec.hea", "rec.dat", "notes.txt"))
+    junk.write_text("not an ECG")
+    inputs = collect([dat, junk, hea] if signal_first else [hea, junk, dat])
+    batches, duplicates = plan_batches(inputs.items)
+    inputs.close()
+    assert [(sorted(i.name for i in b.items), b.complete) for b in batches] == [(["rec.dat", "rec.hea"], True)]
+    assert duplicates == [] and [(s.origin, s.reason) for s in inputs.skipped] == [
+        (str(junk), "not DICOM nor a known ECG format")]
+
+
 def test_journal_survives_a_torn_line_and_keeps_two_runs_apart(tmp_path: Path) -> None:
     journal = Journal.for_upload("http://county", "c01-t01", [tmp_path], tmp_path / "state")
     with journal:

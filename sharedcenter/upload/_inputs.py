@@ -106,6 +106,10 @@ class _Collector:
         self.inputs, self.limits = inputs, limits
         self.seen: set[Path] = set()
         self.dicomdir_files: set[Path] = set()
+        #: the files of the WFDB records sent (header and signal files, resolved)
+        self.record_files: set[Path] = set()
+        #: origin -> path of the files of no known format, skipped unless a WFDB record takes them
+        self.unknown: dict[str, Path] = {}
 
     def add(self, path: Path) -> None:
         if path.is_dir():
@@ -140,10 +144,19 @@ class _Collector:
             elif kind == WFDB_HEADER:
                 record = [path] + [self.signal(path, n, pending) for n in wfdb_signal_files(path.read_bytes())]
                 used.update(record)
+                self.record_files.update(p.resolve() for p in record)
+                self.seen.update(self.record_files)  # a signal file given later on its own is not walked again
                 self.ecg(record)
         for path in pending:
             if path not in used:
+                self.unknown[str(path)] = path
                 self.put(Skipped(str(path), "not DICOM nor a known ECG format"))
+
+    def finish(self) -> None:
+        """Drop the skips of signal files that a WFDB record took after all (each input path is walked
+        on its own: ``rec.dat`` given beside ``rec.hea`` is sent with the record, once)."""
+        taken = {origin for origin, path in self.unknown.items() if path.resolve() in self.record_files}
+        self.inputs.skipped = [s for s in self.inputs.skipped if s.origin not in taken]
 
     def signal(self, header: Path, name: str, pending: list[Path]) -> Path:
         candidate = header.with_name(name)
@@ -253,6 +266,7 @@ def collect(paths: Iterable[Path], limits: ArchiveLimits | None = None) -> Input
     try:
         for path in paths:
             collector.add(path)
+        collector.finish()
     except BaseException:
         inputs.close()
         raise

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sharedcenter.client import plan_upload
 from sharedcenter.demo import DEMO_PASSWORD, demo_samples, ensure_demo_users
 from sharedcenter.services import Services
+from sharedcenter.upload import collect
 from tests.browser.conftest import shot
 from tests.conftest import serve_api
 from tests.station_helpers import preread
@@ -34,7 +34,10 @@ def test_demo_people_read_the_demo_samples(browser: Any, services: Services, tmp
     with serve_api(services) as url, httpx.Client(base_url=url, timeout=60) as client:
         token = client.post("/api/auth/login", json={"username": "tech_demo", "password": DEMO_PASSWORD}).json()
         client.cookies.clear()
-        files = [("files", (p.name, p.read_bytes())) for b in plan_upload(demo_samples(tmp_path)) for p in b.paths]
+        inputs = collect(demo_samples(tmp_path))
+        files = [("files", (item.name, item.read())) for item in inputs.items]
+        inputs.close()
+        assert inputs.skipped == [] and len(files) == 5
         sent = client.post("/api/uploads", headers={"Authorization": f"Bearer {token['token']}"}, files=files)
         assert sent.status_code == 201, sent.text
         studies = {s["id"]: s["kind"] for s in sent.json()["studies"]}
