@@ -8,10 +8,11 @@ from pydicom.uid import generate_uid
 from sqlalchemy import select
 
 from sharedcenter.auth import Principal
-from sharedcenter.db import Study
+from sharedcenter.db import AuditEvent, Order, Study
 from sharedcenter.dicomweb import build_multipart_related, parse_multipart_related
-from sharedcenter.errors import InvalidInput, UnsupportedFormat
+from sharedcenter.errors import InvalidInput, StorageUnavailable, UnsupportedFormat
 from sharedcenter.services import Services
+from sharedcenter.storage import InstanceUids, StoredInstance
 from tests.conftest import login, serve_api
 from tests.utils import dicom_bytes
 
@@ -165,3 +166,28 @@ def test_chunked_stow_and_body_limit(services: Services, people: dict[str, Princ
             assert refused.status_code == 413 and "limit" in refused.json()["detail"]
     with services.db.session() as session:
         assert [s.study_instance_uid for s in session.scalars(select(Study))] == [uid]
+
+
+def test_store_failure_after_the_rows_are_written_keeps_no_rows(
+    api: httpx.Client, services: Services, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The study's order, study and audit rows are written while the DICOM store works; when one instance then
+    fails to store, the request answers 503 and none of those rows stay (the stored one may: re-sending is
+    harmless)."""
+    items = [dicom_bytes(study_uid=generate_uid()) for _ in range(3)]
+    store = services.dicom_store.store
+
+    def flaky(data: bytes, uids: InstanceUids | None = None) -> StoredInstance:
+        if data == items[1]:
+            raise StorageUnavailable("the DICOM store went away")
+        return store(data, uids)
+
+    monkeypatch.setattr(services.dicom_store, "store", flaky)
+    response = _stow(api, "tech", items)
+    assert response.status_code == 503, response.text
+    with services.db.session() as session:
+        assert session.scalars(select(Study)).all() == []
+        assert session.scalars(select(Order)).all() == []
+        assert [e.action for e in session.scalars(select(AuditEvent)) if e.entity in ("study", "order")] == []
+    monkeypatch.undo()
+    assert _stow(api, "tech", items).status_code == 200  # the sender's retry stores the study
