@@ -7,11 +7,13 @@ import pytest
 from pydicom.uid import generate_uid
 from sqlalchemy import select
 
-from sharedcenter.db import Study
+from sharedcenter.auth import Principal
+from sharedcenter.db import AuditEvent, Order, Study
 from sharedcenter.dicomweb import build_multipart_related, parse_multipart_related
-from sharedcenter.errors import InvalidInput, UnsupportedFormat
+from sharedcenter.errors import InvalidInput, StorageUnavailable, UnsupportedFormat
 from sharedcenter.services import Services
-from tests.conftest import login
+from sharedcenter.storage import InstanceUids, StoredInstance
+from tests.conftest import login, serve_api
 from tests.utils import dicom_bytes
 
 STUDY_UID = "0020000D"
@@ -142,3 +144,50 @@ def test_multipart_round_trip_and_errors() -> None:
         parse_multipart_related(body[:-20], content_type)
     with pytest.raises(UnsupportedFormat, match="part 1"):
         parse_multipart_related(body, content_type, part_type="application/octet-stream")
+
+
+def test_chunked_stow_and_body_limit(services: Services, people: dict[str, Principal]) -> None:
+    """A body without Content-Length (chunked) is read whole; one over the limit is refused while it is read
+    (declared or not) and nothing is stored."""
+    uid = generate_uid()
+    items = [dicom_bytes(study_uid=uid) for _ in range(2)]
+    body, content_type = build_multipart_related(items)
+    services.settings.max_upload_bytes = len(body) + 10
+    with serve_api(services) as url, httpx.Client(base_url=url, timeout=60) as client:
+        headers = {**login(client, "tech"), "Content-Type": content_type}
+        chunks = [body[i:i + 1000] for i in range(0, len(body), 1000)]
+        ok = client.post("/dicomweb/studies", headers=headers, content=iter(chunks))
+        assert ok.status_code == 200, ok.text
+        assert len(ok.json()["00081199"]["Value"]) == 2
+        services.settings.max_upload_bytes = len(body) - 10
+        big, big_type = build_multipart_related([dicom_bytes(study_uid=generate_uid()) for _ in range(2)])
+        for content in (big, iter([big[i:i + 1000] for i in range(0, len(big), 1000)])):
+            refused = client.post("/dicomweb/studies", headers={**headers, "Content-Type": big_type}, content=content)
+            assert refused.status_code == 413 and "limit" in refused.json()["detail"]
+    with services.db.session() as session:
+        assert [s.study_instance_uid for s in session.scalars(select(Study))] == [uid]
+
+
+def test_store_failure_after_the_rows_are_written_keeps_no_rows(
+    api: httpx.Client, services: Services, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The study's order, study and audit rows are written while the DICOM store works; when one instance then
+    fails to store, the request answers 503 and none of those rows stay (the stored one may: re-sending is
+    harmless)."""
+    items = [dicom_bytes(study_uid=generate_uid()) for _ in range(3)]
+    store = services.dicom_store.store
+
+    def flaky(data: bytes, uids: InstanceUids | None = None) -> StoredInstance:
+        if data == items[1]:
+            raise StorageUnavailable("the DICOM store went away")
+        return store(data, uids)
+
+    monkeypatch.setattr(services.dicom_store, "store", flaky)
+    response = _stow(api, "tech", items)
+    assert response.status_code == 503, response.text
+    with services.db.session() as session:
+        assert session.scalars(select(Study)).all() == []
+        assert session.scalars(select(Order)).all() == []
+        assert [e.action for e in session.scalars(select(AuditEvent)) if e.entity in ("study", "order")] == []
+    monkeypatch.undo()
+    assert _stow(api, "tech", items).status_code == 200  # the sender's retry stores the study

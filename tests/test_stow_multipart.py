@@ -36,3 +36,11 @@ def test_round_trip_keeps_bytes_exactly() -> None:
 def test_malformed_bodies_name_the_problem(body: bytes, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_multipart_related(body, CT)
+
+
+def test_a_bytearray_body_gives_bytes_parts() -> None:
+    """The STOW route reads the body into a bytearray; each part comes out as bytes, equal to what was sent."""
+    items = [b"one\r\n", bytes(range(256)) * 4]
+    body, content_type = build_multipart_related(items)
+    parts = parse_multipart_related(bytearray(body), content_type, part_type="application/dicom")
+    assert [p.data for p in parts] == items and all(type(p.data) is bytes for p in parts)

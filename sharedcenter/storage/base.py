@@ -12,7 +12,7 @@ import concurrent.futures
 import dataclasses
 from collections.abc import Iterator, Sequence
 
-__all__ = ["DicomStore", "InstanceUids", "ObjectStore", "StoredInstance", "StudyChange"]
+__all__ = ["DicomStore", "InstanceUids", "ObjectStore", "PendingStores", "StoredInstance", "StudyChange"]
 
 #: (StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID)
 InstanceUids = tuple[str, str, str]
@@ -42,6 +42,23 @@ class StudyChange:
     instance_count: int
     #: True when the store considers the study complete (no new instance for its quiet period)
     stable: bool = True
+
+
+class PendingStores:
+    """Instances being stored in a DICOM store's threads (:meth:`DicomStore.start_store_many`)."""
+
+    def __init__(self, futures: list[concurrent.futures.Future[StoredInstance]]) -> None:
+        self._futures = futures
+
+    def wait(self) -> None:
+        """Wait until every instance is stored or has failed."""
+        concurrent.futures.wait(self._futures)
+
+    def result(self) -> list[StoredInstance]:
+        """Every instance's outcome, in the order given, once all are done; the first error is raised
+        after the others have finished (each stored instance stays stored; storing it again is harmless)."""
+        self.wait()
+        return [f.result() for f in self._futures]
 
 
 class DicomStore(abc.ABC):
@@ -87,13 +104,22 @@ class DicomStore(abc.ABC):
         each other.  The first error is raised after the others have finished (each stored
         instance stays stored; storing it again is harmless).
         """
-        known: Sequence[InstanceUids | None] = uids if uids is not None else [None] * len(items)
         if len(items) <= 1 or max_workers <= 1:
+            known: Sequence[InstanceUids | None] = uids if uids is not None else [None] * len(items)
             return [self.store(data, u) for data, u in zip(items, known, strict=True)]
+        return self.start_store_many(items, uids, max_workers).result()
+
+    def start_store_many(
+        self, items: Sequence[bytes], uids: Sequence[InstanceUids] | None = None, max_workers: int = 4
+    ) -> PendingStores:
+        """Start storing several instances in the store's threads (``max_workers`` at most) and return at once.
+
+        The caller does other work meanwhile (ingest writes the study's rows) and then calls
+        :meth:`PendingStores.result`, which waits for every instance.
+        """
+        known: Sequence[InstanceUids | None] = uids if uids is not None else [None] * len(items)
         pool = self._pool(max_workers)
-        futures = [pool.submit(self.store, data, u) for data, u in zip(items, known, strict=True)]
-        concurrent.futures.wait(futures)
-        return [f.result() for f in futures]
+        return PendingStores([pool.submit(self.store, data, u) for data, u in zip(items, known, strict=True)])
 
     def _pool(self, max_workers: int) -> concurrent.futures.ThreadPoolExecutor:
         """One thread pool per store, made on first use (threads are not free to start)."""

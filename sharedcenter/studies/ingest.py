@@ -229,11 +229,15 @@ def _ingest_dicom_study(
     study: Study | None, complete: bool, source: str, actor: str,
 ) -> IngestOutcome:
     uids = [(str(h.ds.StudyInstanceUID), str(h.ds.SeriesInstanceUID), str(h.ds.SOPInstanceUID)) for h in heads]
-    stored = services.dicom_store.store_many([h.file.data for h in heads], uids)
-    new_files = sum(s.new for s in stored)
+    pending = services.dicom_store.start_store_many([h.file.data for h in heads], uids)
     created = False
-    if study is None:
-        study, created = _create_or_join_dicom_study(services, session, site, uid, heads[0].ds, source)
+    try:  # the study's rows are written while the store works; they commit only once every instance is stored
+        if study is None:
+            study, created = _create_or_join_dicom_study(services, session, site, uid, heads[0].ds, source)
+    except BaseException:
+        pending.wait()  # no store left running behind a failed request
+        raise
+    new_files = sum(s.new for s in pending.result())
     if created:
         record_event(session, actor, AuditAction.STUDY_RECEIVED, "study", study.id, study_id=study.id,
                      detail={"study_instance_uid": uid, "files": len(heads), "source": source})
