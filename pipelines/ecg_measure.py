@@ -69,6 +69,11 @@ _WIDER_S = 0.04
 _BEAT_QRS_VELOCITY = 0.15
 #: Median beat window around the R peak (s).
 _WINDOW_S = (0.40, 0.60)
+#: Where the QRS is sought around the detector's mark (s before, s after), and the R wave around the QRS (s).
+_ALIGN_S = (0.15, 0.15)
+_R_NEAR_S = 0.05
+#: A mark whose steepest point has under this share of the marks' median spatial velocity is no QRS.
+_QRS_SLOPE_SHARE = 0.3
 #: Plausible ranges (s); a delineated interval outside them is not reported.
 _RANGES_S = {"p_duration": (0.04, 0.20), "pr": (0.08, 0.40), "qrs": (0.04, 0.22), "qt": (0.20, 0.70)}
 
@@ -140,7 +145,9 @@ def measure_ecg(record: EcgRecord) -> EcgMeasurements:
         return EcgMeasurements(rate, values, leads=record.leads)
     filtered = band_pass(record.signal, record.fs)
     lead_index = record.leads.index(rate.lead)
-    peaks = _usable_peaks(align_peaks(filtered[:, lead_index], rate.r_peaks, record.fs), record.fs, record.n_samples)
+    usable = [i for i, name in enumerate(record.leads) if name not in flat]
+    peaks = _usable_peaks(align_peaks(filtered, usable, lead_index, rate.r_peaks, record.fs), record.fs,
+                          record.n_samples)
     if peaks.size < 2:
         return EcgMeasurements(rate, values, leads=record.leads)
     labels = label_beats(filtered[:, lead_index], peaks, record.fs)
@@ -148,8 +155,7 @@ def measure_ecg(record: EcgRecord) -> EcgMeasurements:
     medians = _median_beats(filtered, peaks[labels.dominant] if labels.dominant.sum() >= 1 else peaks, record.fs)
     intervals |= _global_qrs(medians, record.leads, set(flat), record.fs)
     values |= _beat_values(labels, peaks, record.fs) | _interval_values(intervals, peaks, labels, record.fs)
-    values |= _wide_run_values(filtered, [i for i, name in enumerate(record.leads) if name not in flat], peaks,
-                               record.fs)
+    values |= _wide_run_values(filtered, usable, peaks, record.fs)
     values |= _median_values(medians, record.leads, set(flat), intervals, record.fs)
     values |= analyse_atrial_activity(filtered, record.leads, set(flat), peaks, labels.dominant, record.fs).values
     return EcgMeasurements(rate, values, medians, record.leads)
@@ -176,20 +182,44 @@ def _rate_values(rate: RateMeasurement) -> dict[str, Any]:
     }
 
 
-def align_peaks(signal: npt.NDArray[np.float64], peaks: npt.NDArray[np.int64], fs: float) -> npt.NDArray[np.int64]:
-    """Move each detected R peak to the largest deflection of the dominant polarity within 60 ms.
+def align_peaks(filtered: npt.NDArray[np.float64], usable: list[int], lead_index: int,
+                peaks: npt.NDArray[np.int64], fs: float) -> npt.NDArray[np.int64]:
+    """Move each detected R peak onto the R wave of the rhythm lead ``lead_index``.
 
-    Pan-Tompkins marks a point of its integrated signal, often 20-40 ms off the R wave; median beats
-    and morphology comparison need the beats aligned on the wave itself.
+    The QRS is found first on all ``usable`` leads together: the peak of their spatial velocity (sum of
+    absolute slopes, 10 ms mean) within :data:`_ALIGN_S` of the detector's mark and no further than
+    half-way to the previous or next mark; T, P and flutter waves are slow on every lead, the QRS steep
+    on most.  A mark with no steep point there (under :data:`_QRS_SLOPE_SHARE` of the median over the
+    marks: a detection on a P or T wave or between beats) is dropped.  The R wave is then the largest
+    deflection of the record's dominant polarity within :data:`_R_NEAR_S` of that point.
+
+    Pan-Tompkins marks a point of its integrated signal, usually 20-60 ms after the R wave, up to 100 ms
+    behind a wide or slurred QRS, on some records 100 ms before it (on the P wave) and now and then on a
+    T wave: a search of +/- 60 ms around the mark (pre-read 0.4.0) then held only the ST or PR segment,
+    and those beats looked ventricular, their median beats and intervals shifted.
     """
-    half = int(0.06 * fs)
-    inner = peaks[(peaks >= half) & (peaks + half < signal.size)]
+    signal = filtered[:, lead_index]
+    back, ahead, near = int(_ALIGN_S[0] * fs), int(_ALIGN_S[1] * fs), int(_R_NEAR_S * fs)
+    inner = peaks[(peaks >= back + near) & (peaks + ahead + near < signal.size)]
     if inner.size == 0:
         return peaks
-    windows = np.stack([signal[p - half : p + half] for p in inner])
+    velocity = _spatial_velocity(filtered[:, usable or [lead_index]], fs)
+    middles = (inner[:-1] + inner[1:]) // 2
+    starts = np.maximum(inner - back, np.concatenate([[0], middles]))
+    stops = np.minimum(inner + ahead, np.concatenate([middles, [signal.size]]))
+    qrs = np.array([a + int(np.argmax(velocity[a:b])) for a, b in zip(starts, stops, strict=True)])
+    qrs = qrs[velocity[qrs] >= _QRS_SLOPE_SHARE * float(np.median(velocity[qrs]))]
+    windows = np.stack([signal[c - near : c + near] for c in qrs])
     polarity = 1.0 if np.median(windows.max(axis=1)) >= np.median(-windows.min(axis=1)) else -1.0
-    moved = inner - half + np.argmax(polarity * windows, axis=1)
+    moved = qrs - near + np.argmax(polarity * windows, axis=1)
     return np.unique(moved.astype(np.int64))
+
+
+def _spatial_velocity(leads: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.float64]:
+    """Sum over the leads of the absolute first difference, 10 ms moving mean; same length as ``leads``."""
+    velocity = np.abs(np.diff(leads, axis=0, prepend=leads[:1])).sum(axis=1)
+    k = max(1, int(0.01 * fs))
+    return np.convolve(velocity, np.ones(k) / k, mode="same")
 
 
 def _global_qrs(medians: npt.NDArray[np.float64], leads: tuple[str, ...], flat: set[str],

@@ -249,13 +249,16 @@ def _st_limit(lead: str) -> float:
 
 def _stemi_pattern(v: Values, st: dict[str, float | None], elevated: list[tuple[str, str, list[str]]],
                    depressed: list[tuple[str, str, list[str]]]) -> bool:
-    """Narrow QRS, and reciprocal depression elsewhere or elevation of twice the limit in two leads."""
+    """Narrow QRS, and reciprocal depression elsewhere or elevation of twice the limit in two leads whose
+    QRS is mainly upright (ST elevation discordant to a deep S wave, as in RV hypertrophy, is secondary)."""
     qrs = _f(v.get("qrs_ms"))
     if qrs is None or qrs >= 120:
         return False
     up_territories = {name for name, _, _ in elevated}
     reciprocal = any(name not in up_territories for name, _, _ in depressed)
-    strong = any(sum(1 for x in up if (st[x] or 0.0) >= 2 * _st_limit(x)) >= 2 for _, _, up in elevated)
+    r, s = v.get("r_mv", {}), v.get("s_mv", {})
+    strong = any(sum(1 for x in up if (st[x] or 0.0) >= 2 * _st_limit(x) and (r.get(x) or 0.0) >= (s.get(x) or 0.0))
+                 >= 2 for _, _, up in elevated)
     return reciprocal or strong
 
 

@@ -1,0 +1,43 @@
+"""R-peak alignment of the ECG measurements: marks the detector puts late, early or between beats."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+
+from models.ecg_cnn import FS, LEADS
+from models.ecg_train import read_labelled
+from pipelines.ecg_measure import align_peaks, band_pass, measure_ecg
+from sharedcenter.ecg import EcgRecord
+from tests.data_paths import require_data
+from tests.utils.ecg_synthetic import sinus_rhythm
+
+
+def _labelled(name: str) -> EcgRecord:
+    folder = require_data("ecg12_cinc")
+    with (folder / "labels.csv").open(newline="") as handle:
+        [row] = [r for r in csv.DictReader(handle) if r["record"] == name]
+    return EcgRecord(np.ascontiguousarray(read_labelled(folder, row).T), FS, LEADS, "labelled")
+
+
+def test_marks_90_ms_late_or_100_ms_early_move_onto_the_r_wave_and_a_mark_between_beats_is_dropped() -> None:
+    record = sinus_rhythm(72.0)
+    fs = record.fs
+    r_peaks = np.round(np.arange(0.3, 9.8, 60.0 / 72.0) * fs).astype(np.int64)[1:-1]
+    shifts = np.where(np.arange(r_peaks.size) % 2 == 0, int(0.09 * fs), -int(0.10 * fs))
+    marks = np.sort(np.concatenate([r_peaks + shifts, [r_peaks[3] + int(0.45 * fs)]]))
+    filtered = band_pass(record.signal, fs)
+    aligned = align_peaks(filtered, list(range(len(record.leads))), record.leads.index("II"), marks, fs)
+    assert aligned.size == r_peaks.size, "the mark between beats 3 and 4 must be dropped"
+    assert np.abs(aligned - r_peaks).max() <= int(0.004 * fs)
+
+
+def test_detector_marks_between_beats_make_no_ventricular_beats_on_a_real_record() -> None:
+    """JS30970 (Chapman-Shaoxing, sinus bradycardia 59 bpm): Pan-Tompkins marks 100-450 ms before the
+    QRS and twice within some RR intervals; pre-read 0.4.0 labelled 2 of those marks PVCs (and 1 a PAC)
+    and read the P wave as 1.06 mV."""
+    values = measure_ecg(_labelled("JS30970")).values
+    assert values["pvc_count"] == 0 and values["pac_count"] == 0
+    assert values["beats_analysed"] == values["dominant_beats"]
+    assert values["p_amplitude_mv"] < 0.3
