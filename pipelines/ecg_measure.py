@@ -225,7 +225,13 @@ def _spatial_velocity(leads: npt.NDArray[np.float64], fs: float) -> npt.NDArray[
 def _global_qrs(medians: npt.NDArray[np.float64], leads: tuple[str, ...], flat: set[str],
                 fs: float) -> dict[str, float | None]:
     """Global QRS onset and offset (s from R) where the spatial velocity of all usable leads' median
-    beats first and last exceeds :data:`_QRS_VELOCITY` of its peak around R (the multi-lead way of 12-lead programs)."""
+    beats exceeds :data:`_QRS_VELOCITY` of its peak around R (the multi-lead way of 12-lead programs): the onset
+    where the span around the peak starts (dips up to 20 ms bridged), so a tall P wave ending 80 ms before R
+    (JS38062) is not taken for it; the offset where the velocity last exceeds it (an RBBB's late R' counts).
+
+    .. versionchanged:: 0.5.0
+       The onset was the first sample above the threshold anywhere from R - 120 ms.
+    """
     usable = [i for i, name in enumerate(leads) if name not in flat]
     if not usable:
         return {}
@@ -234,10 +240,11 @@ def _global_qrs(medians: npt.NDArray[np.float64], leads: tuple[str, ...], flat: 
     start, stop = r_at - int(0.12 * fs), r_at + int(0.16 * fs)
     segment = velocity[start:stop]
     floor = float(np.percentile(velocity, 20))
-    above = np.flatnonzero(segment > floor + _QRS_VELOCITY * (segment.max() - floor))
-    if above.size == 0:
-        return {}
-    return {"qrs_on": (start + above[0] - r_at) / fs, "qrs_off": (start + above[-1] + 1 - r_at) / fs}
+    above = segment > floor + _QRS_VELOCITY * (segment.max() - floor)
+    left, gap = int(np.argmax(segment)), int(0.02 * fs)
+    while left > 0 and above[max(0, left - gap) : left].any():  # bridge dips up to 20 ms, not a PR segment
+        left -= 1
+    return {"qrs_on": (start + left - r_at) / fs, "qrs_off": (start + np.flatnonzero(above)[-1] + 1 - r_at) / fs}
 
 
 def _usable_peaks(peaks: npt.NDArray[np.int64], fs: float, n_samples: int) -> npt.NDArray[np.int64]:

@@ -9,6 +9,7 @@ import numpy as np
 from models.ecg_cnn import FS, LEADS
 from models.ecg_train import read_labelled
 from pipelines.ecg_measure import align_peaks, band_pass, measure_ecg
+from pipelines.ecg_preread import preread_12lead
 from sharedcenter.ecg import EcgRecord
 from tests.data_paths import require_data
 from tests.utils.ecg_synthetic import sinus_rhythm
@@ -41,3 +42,13 @@ def test_detector_marks_between_beats_make_no_ventricular_beats_on_a_real_record
     assert values["pvc_count"] == 0 and values["pac_count"] == 0
     assert values["beats_analysed"] == values["dominant_beats"]
     assert values["p_amplitude_mv"] < 0.3
+
+
+def test_tall_p_wave_is_no_qrs_onset_and_no_flutter() -> None:
+    """JS38062 (Chapman-Shaoxing, sinus rhythm with the tall P waves of right atrial enlargement, P ending
+    about 80 ms before R): with the beats aligned, the global QRS onset fell on the P wave (QRS 142 ms, P
+    axis -101 degrees), the sinus-P veto missed and the P waves passed for flutter waves."""
+    result = preread_12lead(_labelled("JS38062"))
+    codes = {f.code for f in result.findings}
+    assert "atrial-flutter" not in codes and "sinus-rhythm" in codes
+    assert result.measurements["qrs_ms"] < 120
