@@ -137,6 +137,10 @@ def measure_ecg(record: EcgRecord) -> EcgMeasurements:
 
         .. versionchanged:: 0.4.0
            ``longest_wide_run``, ``wide_run_rate_bpm`` and ``wide_run_qrs_ms`` added.
+
+        .. versionchanged:: 0.5.0
+           ``qtc_tangent_ms`` added: QTc (Bazett) with the tangent-method T end of the median beats, which
+           the QTc statement uses to check the delineated one.
     """
     flat = flat_leads(record)
     rate = measure_best_lead(record, choose_lead(record))
@@ -154,6 +158,8 @@ def measure_ecg(record: EcgRecord) -> EcgMeasurements:
     intervals = _delineated_intervals(filtered[:, lead_index], peaks, labels.dominant, record.fs)
     medians = _median_beats(filtered, peaks[labels.dominant] if labels.dominant.sum() >= 1 else peaks, record.fs)
     intervals |= _global_qrs(medians, record.leads, set(flat), record.fs)
+    rr_s = float(np.median(np.diff(peaks))) / record.fs
+    intervals["t_off_tangent"] = _tangent_t_end(medians, usable, intervals, rr_s, record.fs)
     values |= _beat_values(labels, peaks, record.fs) | _interval_values(intervals, peaks, labels, record.fs)
     values |= _wide_run_values(filtered, usable, peaks, record.fs)
     values |= _median_values(medians, record.leads, set(flat), intervals, record.fs)
@@ -396,6 +402,34 @@ def _beat_qrs_s(filtered: npt.NDArray[np.float64], peak: int, fs: float) -> floa
     return (right - left + 1) / fs
 
 
+def _tangent_t_end(medians: npt.NDArray[np.float64], usable: list[int], marks: dict[str, float | None],
+                   rr_s: float, fs: float) -> float | None:
+    """T-wave end (s from R) by the tangent method on the median beats: in each lead whose T wave (largest
+    deflection from QRS offset + 80 ms to 0.7 RR, at most R + 580 ms) is at least half the largest, where the
+    tangent at the steepest point of the T wave's descending limb meets the baseline; the median over those
+    leads.  Only checks the DWT delineation's QT (``qtc_tangent_ms``)."""
+    r_at, qrs_on, qrs_off = int(_WINDOW_S[0] * fs), marks.get("qrs_on"), marks.get("qrs_off")
+    if qrs_on is None or qrs_off is None or not usable:
+        return None
+    onset = r_at + int(qrs_on * fs)
+    baseline = medians[max(0, onset - int(0.03 * fs)) : max(1, onset - int(0.01 * fs)), usable].mean(axis=0)
+    beat = medians[:, usable] - baseline
+    start = r_at + int(qrs_off * fs) + int(0.08 * fs)
+    stop = min(beat.shape[0] - 1, r_at + int(min(0.7 * rr_s, 0.58) * fs))
+    if stop - start < int(0.05 * fs):
+        return None
+    peaks = start + np.argmax(np.abs(beat[start:stop]), axis=0)
+    heights = np.abs(beat[peaks, np.arange(len(usable))])
+    ends = []
+    for i in np.flatnonzero(heights >= 0.5 * heights.max()):
+        limb = beat[peaks[i] : peaks[i] + int(0.2 * fs), i]
+        slope = np.gradient(limb)
+        j = int(np.argmin(slope) if limb[0] > 0 else np.argmax(slope))
+        if limb.size > 4 and slope[j] != 0:
+            ends.append(peaks[i] + j - limb[j] / slope[j])
+    return (float(np.median(ends)) - r_at) / fs if ends else None
+
+
 def _interval_values(
     marks: dict[str, float | None], peaks: npt.NDArray[np.int64], labels: BeatLabels, fs: float
 ) -> dict[str, Any]:
@@ -410,7 +444,7 @@ def _interval_values(
     rr = np.diff(peaks) / fs
     dominant_rr = rr[labels.dominant[1:]] if labels.dominant[1:].any() else rr
     rr_s = float(np.median(dominant_rr))
-    qt = span("qrs_on", "t_off", "qt")
+    qt, qt_tangent = span("qrs_on", "t_off", "qt"), span("qrs_on", "t_off_tangent", "qt")
     spread = marks.get("pr_sd")
     return {
         "p_duration_ms": _ms(span("p_on", "p_off", "p_duration")),
@@ -419,6 +453,7 @@ def _interval_values(
         "qt_ms": _ms(qt),
         "qtc_bazett_ms": _ms(None if qt is None else qt / np.sqrt(rr_s)),
         "qtc_fridericia_ms": _ms(None if qt is None else qt / rr_s ** (1 / 3)),
+        "qtc_tangent_ms": _ms(None if qt_tangent is None else qt_tangent / np.sqrt(rr_s)),
         "pr_sd_ms": _ms(spread),
     }
 

@@ -291,7 +291,10 @@ def _st(v: Values, lbbb: bool) -> list[Finding]:
 
 def _qtc(v: Values) -> list[Finding]:
     qtc, qtcf, qrs = _f(v.get("qtc_bazett_ms")), _f(v.get("qtc_fridericia_ms")), _f(v.get("qrs_ms"))
+    tangent = _f(v.get("qtc_tangent_ms"))  # a T end on a U wave or a late T lobe: the tangent T end disagrees
     if qtc is None or qtcf is None or qrs is None or qrs >= 120 or qtc <= 460:
+        return []
+    if tangent is not None and tangent <= 460:
         return []
     critical = qtc >= 500 and qtcf >= 480
     return [STATEMENTS["qtc-prolonged"].finding(

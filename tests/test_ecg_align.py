@@ -52,3 +52,14 @@ def test_tall_p_wave_is_no_qrs_onset_and_no_flutter() -> None:
     codes = {f.code for f in result.findings}
     assert "atrial-flutter" not in codes and "sinus-rhythm" in codes
     assert result.measurements["qrs_ms"] < 120
+
+
+def test_qt_ending_on_a_late_upright_lobe_is_not_called_prolonged_but_a_labelled_long_qt_is() -> None:
+    """Q1240 (CPSC-Extra, sinus bradycardia 49 bpm, inverted T waves, no long-QT label): read by hand on
+    the median beats the inverted T in V3/V4 ends about 430 ms after R (QT about 470 ms, QTc about 425 ms);
+    the DWT delineation ends the T wave on the upright wave at 490 ms (QT 531 ms, QTc 481 ms).  E07533
+    (Georgia, labelled prolonged QT) stays called."""
+    values = measure_ecg(_labelled("Q1240")).values
+    assert values["qtc_bazett_ms"] > 460 and 400 <= values["qtc_tangent_ms"] <= 450
+    assert "qtc-prolonged" not in {f.code for f in preread_12lead(_labelled("Q1240")).findings}
+    assert "qtc-prolonged" in {f.code for f in preread_12lead(_labelled("E07533")).findings}
