@@ -69,6 +69,11 @@ _WIDER_S = 0.04
 _BEAT_QRS_VELOCITY = 0.15
 #: Median beat window around the R peak (s).
 _WINDOW_S = (0.40, 0.60)
+#: Where the QRS is sought around the detector's mark (s before, s after), and the R wave around the QRS (s).
+_ALIGN_S = (0.15, 0.15)
+_R_NEAR_S = 0.05
+#: A mark whose steepest point has under this share of the marks' median spatial velocity is no QRS.
+_QRS_SLOPE_SHARE = 0.3
 #: Plausible ranges (s); a delineated interval outside them is not reported.
 _RANGES_S = {"p_duration": (0.04, 0.20), "pr": (0.08, 0.40), "qrs": (0.04, 0.22), "qt": (0.20, 0.70)}
 
@@ -132,6 +137,10 @@ def measure_ecg(record: EcgRecord) -> EcgMeasurements:
 
         .. versionchanged:: 0.4.0
            ``longest_wide_run``, ``wide_run_rate_bpm`` and ``wide_run_qrs_ms`` added.
+
+        .. versionchanged:: 0.5.0
+           ``qtc_tangent_ms`` added: QTc (Bazett) with the tangent-method T end of the median beats, which
+           the QTc statement uses to check the delineated one.
     """
     flat = flat_leads(record)
     rate = measure_best_lead(record, choose_lead(record))
@@ -140,16 +149,19 @@ def measure_ecg(record: EcgRecord) -> EcgMeasurements:
         return EcgMeasurements(rate, values, leads=record.leads)
     filtered = band_pass(record.signal, record.fs)
     lead_index = record.leads.index(rate.lead)
-    peaks = _usable_peaks(align_peaks(filtered[:, lead_index], rate.r_peaks, record.fs), record.fs, record.n_samples)
+    usable = [i for i, name in enumerate(record.leads) if name not in flat]
+    peaks = _usable_peaks(align_peaks(filtered, usable, lead_index, rate.r_peaks, record.fs), record.fs,
+                          record.n_samples)
     if peaks.size < 2:
         return EcgMeasurements(rate, values, leads=record.leads)
     labels = label_beats(filtered[:, lead_index], peaks, record.fs)
     intervals = _delineated_intervals(filtered[:, lead_index], peaks, labels.dominant, record.fs)
     medians = _median_beats(filtered, peaks[labels.dominant] if labels.dominant.sum() >= 1 else peaks, record.fs)
     intervals |= _global_qrs(medians, record.leads, set(flat), record.fs)
+    rr_s = float(np.median(np.diff(peaks))) / record.fs
+    intervals["t_off_tangent"] = _tangent_t_end(medians, usable, intervals, rr_s, record.fs)
     values |= _beat_values(labels, peaks, record.fs) | _interval_values(intervals, peaks, labels, record.fs)
-    values |= _wide_run_values(filtered, [i for i, name in enumerate(record.leads) if name not in flat], peaks,
-                               record.fs)
+    values |= _wide_run_values(filtered, usable, peaks, record.fs)
     values |= _median_values(medians, record.leads, set(flat), intervals, record.fs)
     values |= analyse_atrial_activity(filtered, record.leads, set(flat), peaks, labels.dominant, record.fs).values
     return EcgMeasurements(rate, values, medians, record.leads)
@@ -176,26 +188,56 @@ def _rate_values(rate: RateMeasurement) -> dict[str, Any]:
     }
 
 
-def align_peaks(signal: npt.NDArray[np.float64], peaks: npt.NDArray[np.int64], fs: float) -> npt.NDArray[np.int64]:
-    """Move each detected R peak to the largest deflection of the dominant polarity within 60 ms.
+def align_peaks(filtered: npt.NDArray[np.float64], usable: list[int], lead_index: int,
+                peaks: npt.NDArray[np.int64], fs: float) -> npt.NDArray[np.int64]:
+    """Move each detected R peak onto the R wave of the rhythm lead ``lead_index``.
 
-    Pan-Tompkins marks a point of its integrated signal, often 20-40 ms off the R wave; median beats
-    and morphology comparison need the beats aligned on the wave itself.
+    The QRS is found first on all ``usable`` leads together: the peak of their spatial velocity (sum of
+    absolute slopes, 10 ms mean) within :data:`_ALIGN_S` of the detector's mark and no further than
+    half-way to the previous or next mark; T, P and flutter waves are slow on every lead, the QRS steep
+    on most.  A mark with no steep point there (under :data:`_QRS_SLOPE_SHARE` of the median over the
+    marks: a detection on a P or T wave or between beats) is dropped.  The R wave is then the largest
+    deflection of the record's dominant polarity within :data:`_R_NEAR_S` of that point.
+
+    Pan-Tompkins marks a point of its integrated signal, usually 20-60 ms after the R wave, up to 100 ms
+    behind a wide or slurred QRS, on some records 100 ms before it (on the P wave) and now and then on a
+    T wave: a search of +/- 60 ms around the mark (pre-read 0.4.0) then held only the ST or PR segment,
+    and those beats looked ventricular, their median beats and intervals shifted.
     """
-    half = int(0.06 * fs)
-    inner = peaks[(peaks >= half) & (peaks + half < signal.size)]
+    signal = filtered[:, lead_index]
+    back, ahead, near = int(_ALIGN_S[0] * fs), int(_ALIGN_S[1] * fs), int(_R_NEAR_S * fs)
+    inner = peaks[(peaks >= back + near) & (peaks + ahead + near < signal.size)]
     if inner.size == 0:
         return peaks
-    windows = np.stack([signal[p - half : p + half] for p in inner])
+    velocity = _spatial_velocity(filtered[:, usable or [lead_index]], fs)
+    middles = (inner[:-1] + inner[1:]) // 2
+    starts = np.maximum(inner - back, np.concatenate([[0], middles]))
+    stops = np.minimum(inner + ahead, np.concatenate([middles, [signal.size]]))
+    qrs = np.array([a + int(np.argmax(velocity[a:b])) for a, b in zip(starts, stops, strict=True)])
+    qrs = qrs[velocity[qrs] >= _QRS_SLOPE_SHARE * float(np.median(velocity[qrs]))]
+    windows = np.stack([signal[c - near : c + near] for c in qrs])
     polarity = 1.0 if np.median(windows.max(axis=1)) >= np.median(-windows.min(axis=1)) else -1.0
-    moved = inner - half + np.argmax(polarity * windows, axis=1)
+    moved = qrs - near + np.argmax(polarity * windows, axis=1)
     return np.unique(moved.astype(np.int64))
+
+
+def _spatial_velocity(leads: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.float64]:
+    """Sum over the leads of the absolute first difference, 10 ms moving mean; same length as ``leads``."""
+    velocity = np.abs(np.diff(leads, axis=0, prepend=leads[:1])).sum(axis=1)
+    k = max(1, int(0.01 * fs))
+    return np.convolve(velocity, np.ones(k) / k, mode="same")
 
 
 def _global_qrs(medians: npt.NDArray[np.float64], leads: tuple[str, ...], flat: set[str],
                 fs: float) -> dict[str, float | None]:
     """Global QRS onset and offset (s from R) where the spatial velocity of all usable leads' median
-    beats first and last exceeds :data:`_QRS_VELOCITY` of its peak around R (the multi-lead way of 12-lead programs)."""
+    beats exceeds :data:`_QRS_VELOCITY` of its peak around R (the multi-lead way of 12-lead programs): the onset
+    where the span around the peak starts (dips up to 20 ms bridged), so a tall P wave ending 80 ms before R
+    (JS38062) is not taken for it; the offset where the velocity last exceeds it (an RBBB's late R' counts).
+
+    .. versionchanged:: 0.5.0
+       The onset was the first sample above the threshold anywhere from R - 120 ms.
+    """
     usable = [i for i, name in enumerate(leads) if name not in flat]
     if not usable:
         return {}
@@ -204,10 +246,11 @@ def _global_qrs(medians: npt.NDArray[np.float64], leads: tuple[str, ...], flat: 
     start, stop = r_at - int(0.12 * fs), r_at + int(0.16 * fs)
     segment = velocity[start:stop]
     floor = float(np.percentile(velocity, 20))
-    above = np.flatnonzero(segment > floor + _QRS_VELOCITY * (segment.max() - floor))
-    if above.size == 0:
-        return {}
-    return {"qrs_on": (start + above[0] - r_at) / fs, "qrs_off": (start + above[-1] + 1 - r_at) / fs}
+    above = segment > floor + _QRS_VELOCITY * (segment.max() - floor)
+    left, gap = int(np.argmax(segment)), int(0.02 * fs)
+    while left > 0 and above[max(0, left - gap) : left].any():  # bridge dips up to 20 ms, not a PR segment
+        left -= 1
+    return {"qrs_on": (start + left - r_at) / fs, "qrs_off": (start + np.flatnonzero(above)[-1] + 1 - r_at) / fs}
 
 
 def _usable_peaks(peaks: npt.NDArray[np.int64], fs: float, n_samples: int) -> npt.NDArray[np.int64]:
@@ -359,6 +402,34 @@ def _beat_qrs_s(filtered: npt.NDArray[np.float64], peak: int, fs: float) -> floa
     return (right - left + 1) / fs
 
 
+def _tangent_t_end(medians: npt.NDArray[np.float64], usable: list[int], marks: dict[str, float | None],
+                   rr_s: float, fs: float) -> float | None:
+    """T-wave end (s from R) by the tangent method on the median beats: in each lead whose T wave (largest
+    deflection from QRS offset + 80 ms to 0.7 RR, at most R + 580 ms) is at least half the largest, where the
+    tangent at the steepest point of the T wave's descending limb meets the baseline; the median over those
+    leads.  Only checks the DWT delineation's QT (``qtc_tangent_ms``)."""
+    r_at, qrs_on, qrs_off = int(_WINDOW_S[0] * fs), marks.get("qrs_on"), marks.get("qrs_off")
+    if qrs_on is None or qrs_off is None or not usable:
+        return None
+    onset = r_at + int(qrs_on * fs)
+    baseline = medians[max(0, onset - int(0.03 * fs)) : max(1, onset - int(0.01 * fs)), usable].mean(axis=0)
+    beat = medians[:, usable] - baseline
+    start = r_at + int(qrs_off * fs) + int(0.08 * fs)
+    stop = min(beat.shape[0] - 1, r_at + int(min(0.7 * rr_s, 0.58) * fs))
+    if stop - start < int(0.05 * fs):
+        return None
+    peaks = start + np.argmax(np.abs(beat[start:stop]), axis=0)
+    heights = np.abs(beat[peaks, np.arange(len(usable))])
+    ends = []
+    for i in np.flatnonzero(heights >= 0.5 * heights.max()):
+        limb = beat[peaks[i] : peaks[i] + int(0.2 * fs), i]
+        slope = np.gradient(limb)
+        j = int(np.argmin(slope) if limb[0] > 0 else np.argmax(slope))
+        if limb.size > 4 and slope[j] != 0:
+            ends.append(peaks[i] + j - limb[j] / slope[j])
+    return (float(np.median(ends)) - r_at) / fs if ends else None
+
+
 def _interval_values(
     marks: dict[str, float | None], peaks: npt.NDArray[np.int64], labels: BeatLabels, fs: float
 ) -> dict[str, Any]:
@@ -373,7 +444,7 @@ def _interval_values(
     rr = np.diff(peaks) / fs
     dominant_rr = rr[labels.dominant[1:]] if labels.dominant[1:].any() else rr
     rr_s = float(np.median(dominant_rr))
-    qt = span("qrs_on", "t_off", "qt")
+    qt, qt_tangent = span("qrs_on", "t_off", "qt"), span("qrs_on", "t_off_tangent", "qt")
     spread = marks.get("pr_sd")
     return {
         "p_duration_ms": _ms(span("p_on", "p_off", "p_duration")),
@@ -382,6 +453,7 @@ def _interval_values(
         "qt_ms": _ms(qt),
         "qtc_bazett_ms": _ms(None if qt is None else qt / np.sqrt(rr_s)),
         "qtc_fridericia_ms": _ms(None if qt is None else qt / rr_s ** (1 / 3)),
+        "qtc_tangent_ms": _ms(None if qt_tangent is None else qt_tangent / np.sqrt(rr_s)),
         "pr_sd_ms": _ms(spread),
     }
 

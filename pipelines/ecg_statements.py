@@ -249,13 +249,16 @@ def _st_limit(lead: str) -> float:
 
 def _stemi_pattern(v: Values, st: dict[str, float | None], elevated: list[tuple[str, str, list[str]]],
                    depressed: list[tuple[str, str, list[str]]]) -> bool:
-    """Narrow QRS, and reciprocal depression elsewhere or elevation of twice the limit in two leads."""
+    """Narrow QRS, and reciprocal depression elsewhere or elevation of twice the limit in two leads whose
+    QRS is mainly upright (ST elevation discordant to a deep S wave, as in RV hypertrophy, is secondary)."""
     qrs = _f(v.get("qrs_ms"))
     if qrs is None or qrs >= 120:
         return False
     up_territories = {name for name, _, _ in elevated}
     reciprocal = any(name not in up_territories for name, _, _ in depressed)
-    strong = any(sum(1 for x in up if (st[x] or 0.0) >= 2 * _st_limit(x)) >= 2 for _, _, up in elevated)
+    r, s = v.get("r_mv", {}), v.get("s_mv", {})
+    strong = any(sum(1 for x in up if (st[x] or 0.0) >= 2 * _st_limit(x) and (r.get(x) or 0.0) >= (s.get(x) or 0.0))
+                 >= 2 for _, _, up in elevated)
     return reciprocal or strong
 
 
@@ -288,7 +291,10 @@ def _st(v: Values, lbbb: bool) -> list[Finding]:
 
 def _qtc(v: Values) -> list[Finding]:
     qtc, qtcf, qrs = _f(v.get("qtc_bazett_ms")), _f(v.get("qtc_fridericia_ms")), _f(v.get("qrs_ms"))
+    tangent = _f(v.get("qtc_tangent_ms"))  # a T end on a U wave or a late T lobe: the tangent T end disagrees
     if qtc is None or qtcf is None or qrs is None or qrs >= 120 or qtc <= 460:
+        return []
+    if tangent is not None and tangent <= 460:
         return []
     critical = qtc >= 500 and qtcf >= 480
     return [STATEMENTS["qtc-prolonged"].finding(

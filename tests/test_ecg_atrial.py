@@ -95,17 +95,17 @@ def test_flutter_rule_needs_regular_or_fixed_ratio_response() -> None:
     assert is_flutter(base | {"p_amplitude_mv": 0.15, "p_axis_deg": 60.0, "flutter_strong": True})
 
 
-@pytest.mark.parametrize(("atrial", "seed"), [(300, 0), (280, 2)])
-def test_constructed_4to1_flutter_is_called_flutter(atrial: float, seed: int) -> None:
-    result = preread_12lead(atrial_flutter(atrial, ratios=(4,), seed=seed))
+@pytest.mark.parametrize(("atrial", "seed", "ratio"), [(300, 0, 4), (280, 2, 4), (300, 0, 3)])
+def test_constructed_4to1_flutter_is_called_flutter(atrial: float, seed: int, ratio: int) -> None:
+    """4:1 at 300 and 280/min; 3:1 since pre-read 0.5.0 (0.4.0's +/- 60 ms alignment put some beats on an F wave)."""
+    result = preread_12lead(atrial_flutter(atrial, ratios=(ratio,), seed=seed))
     assert "atrial-flutter" in {f.code for f in result.findings}
     assert result.measurements["atrial_flutter_rate_per_min"] == pytest.approx(atrial, abs=6)
 
 
 @pytest.mark.xfail(strict=True, reason="known misses (README): 2:1, flutter share 0.14-0.36 in the QRS-blanked "
-                   "leads (each F wave shares the short cycle with a QRS or T wave); 3:1, F waves found at 300/min "
-                   "but an F wave in the P window passes for a sinus P wave (the veto); variable block, the T waves "
+                   "leads (each F wave shares the short cycle with a QRS or T wave); variable block, the T waves "
                    "at irregular times spread over the flutter band (share 0.28-0.48, found in one lead)")
-@pytest.mark.parametrize("ratios", [(2,), (3,), (2, 4, 2, 3, 4, 2, 3)], ids=["2to1", "3to1", "variable"])
+@pytest.mark.parametrize("ratios", [(2,), (2, 4, 2, 3, 4, 2, 3)], ids=["2to1", "variable"])
 def test_constructed_flutter_missed(ratios: tuple[int, ...]) -> None:
     assert "atrial-flutter" in {f.code for f in preread_12lead(atrial_flutter(ratios=ratios)).findings}
