@@ -573,21 +573,25 @@ def test_parallel_must_be_positive(env: dict[str, str], tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGINT, 130)])
 def test_resume_after_kill_with_parallel_studies_sends_nothing_twice(
     services: Services, people: dict[str, Principal], orthanc_server: OrthancServer, env: dict[str, str],
-    tmp_path: Path,
+    tmp_path: Path, sig: int, code: int,
 ) -> None:
-    """``kill -9`` while three studies go two at a time: the re-run sends exactly the batches the journal
-    does not hold (the server saw each of the others once), and every study is whole and complete once."""
+    """``kill -9`` or Ctrl-C while three studies go two at a time: the re-run sends exactly the batches the
+    journal does not hold (the server saw each of the others once), and every study is whole and complete
+    once; Ctrl-C stops within the grace given to the batches in flight."""
     uids = write_studies(tmp_path / "exam", 3, 8)
     with serve_api(services) as api_url:
         link = CountingLink(int(api_url.rsplit(":", 1)[1]), rate=400_000)
         try:
             proc = _start_upload(env, link.url, tmp_path / "exam", "--parallel", "2")
             poll(lambda: _acked_lines(env) >= 3 or proc.poll() is not None, 60, "3 acknowledged batches")
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate(timeout=30)
-            assert proc.returncode == -signal.SIGKILL, "the upload finished before it could be killed"
+            proc.send_signal(sig)
+            signalled = time.monotonic()
+            _, stderr = proc.communicate(timeout=30)
+            assert proc.returncode == code, f"the upload finished before it could be stopped: {stderr}"
+            assert time.monotonic() - signalled < 10
             journalled, first_run = _acked_lines(env), link.requests - 1
             assert journalled <= first_run <= journalled + 2  # at most the two in flight were lost
             assert link.most == 2
