@@ -643,3 +643,18 @@ def test_a_fatal_refusal_stops_parallel_studies_cleanly(services: Services, peop
         assert summary["instances_sent"] == 0 and summary["instances_pending"] == 16
         assert summary["complete"] is False and len(summary["errors"]) == 1 and summary["studies"] == []
         assert site_studies(url) == {}
+
+
+def test_parallel_studies_sharing_a_new_accession_number(services: Services, people: dict[str, Principal],
+                                                         env: dict[str, str], tmp_path: Path) -> None:
+    """What kept the old client to one study at a time: new studies with one new AccessionNumber arriving
+    at once. They now all go through (one order between them), none answered 500."""
+    uids = [generate_uid() for _ in range(4)]
+    for n, uid in enumerate(uids):
+        write_study(tmp_path / "exam" / f"study{n}", 2, uid, AccessionNumber="ACC-PAR-1")
+    with serve_api(services) as url:
+        out, summary = run_upload(env, url, str(tmp_path / "exam"), "--parallel", "4")
+        assert out.returncode == 0, out.stderr
+        assert summary["instances_sent"] == 8 and summary["complete"] and "retrying" not in out.stderr
+        held = site_studies(url)
+        assert [(held[uid]["instance_count"], held[uid]["complete"]) for uid in uids] == [(2, True)] * 4
