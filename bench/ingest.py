@@ -75,16 +75,16 @@ def direct(orthanc: OrthancServer, files: list[Path]) -> float:
         return time.perf_counter() - start
 
 
-def through_sharedcenter(url: str, token: str, files: list[Path]) -> float:
-    """``sharedcenter upload``'s path: collect, plan, send study after study with a journal (in a temporary
-    folder, fsync'ed per batch, as the command does)."""
+def through_sharedcenter(url: str, token: str, files: list[Path], parallel: int = 2) -> float:
+    """``sharedcenter upload``'s path: collect, plan, send ``parallel`` studies at once (the command's
+    default, 2) with a journal (in a temporary folder, fsync'ed per batch, as the command does)."""
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as http, \
             tempfile.TemporaryDirectory(prefix="bench-journal-") as state:
         start = time.perf_counter()
         inputs = collect(files)
         batches, _ = plan_batches(inputs.items)
         with Journal.for_upload(url, "c01-t01", files, Path(state)) as journal:
-            summary = send_batches(http, batches, "c01-t01", journal)
+            summary = send_batches(http, batches, "c01-t01", journal, parallel=parallel)
         inputs.close()
         elapsed = time.perf_counter() - start
     if not summary.to_json()["complete"] or summary.instances_sent != len(files):

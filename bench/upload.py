@@ -1,16 +1,19 @@
-"""``sharedcenter upload`` (journal, study after study) against the plain client it replaced, same run.
+"""``sharedcenter upload`` (journal, ``--parallel`` 1 and 2) against the plain client it replaced, same run.
 
 Starts a private Orthanc and ``sharedcenter serve`` on it (the ingest bench's set-up), writes the same
 kind of folder for each way (fresh UIDs each time, so every run stores new instances), and sends it:
 
 - ``plain``: a minimal loop written below (what the removed ``ApiClient.upload_all`` did: no journal,
   no retries), one study at a time;
-- ``upload``: the ``sharedcenter.upload`` path (collect, plan, journal fsync'ed per batch, retries);
+- ``upload1``: the ``sharedcenter.upload`` path (collect, plan, journal fsync'ed per batch, retries),
+  one study at a time (``--parallel 1``);
+- ``upload``: the same with the command's default, two studies at once (``--parallel 2``);
 - ``resume``: the ``upload`` path again on inputs whose journal already holds every batch (what a
   re-run after an interruption pays for the part already sent);
 - ``half``: a run whose journal holds the first half of the batches (a resumed, half-done upload).
 
-It prints instances/s and the ratios ``upload / plain`` throughput and ``resume / upload`` time.
+It prints instances/s and the ratios ``upload / plain`` and ``upload1 / plain`` throughput and
+``resume / upload`` time.  The ways alternate within each round, so the machine's noise hits each alike.
 
     .venv/bin/python bench/upload.py [--studies 10] [--per-study 20] [--large 4] [--rounds 2]
 """
@@ -80,7 +83,8 @@ def plain(url: str, token: str, folder: Path) -> float:
         return time.perf_counter() - start
 
 
-def upload(url: str, token: str, folder: Path, state: Path, keep_first: int | None = None) -> tuple[float, int]:
+def upload(url: str, token: str, folder: Path, state: Path, keep_first: int | None = None,
+           parallel: int = 2) -> tuple[float, int]:
     """Time the upload path; with ``keep_first``, only that many batches are sent and journaled (the
     timing is then meaningless), to set up a resumed run.  Returns seconds and batches skipped."""
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
@@ -89,7 +93,8 @@ def upload(url: str, token: str, folder: Path, state: Path, keep_first: int | No
         batches, _ = plan_batches(inputs.items)
         with Journal.for_upload(url, SITE, [folder], state) as journal:
             journal.load()
-            summary = send_batches(http, batches[:keep_first] if keep_first else batches, SITE, journal)
+            summary = send_batches(http, batches[:keep_first] if keep_first else batches, SITE, journal,
+                                   parallel=parallel)
         inputs.close()
         return time.perf_counter() - start, summary.batches_skipped
 
@@ -106,19 +111,21 @@ def main() -> None:
     port = free_port()
     server = start_server(env, port, work / "serve.log")
     url = f"http://127.0.0.1:{port}"
-    rows: dict[str, list[float]] = {"plain": [], "upload": [], "resume": [], "half": []}
+    rows: dict[str, list[float]] = {"plain": [], "upload1": [], "upload": [], "resume": [], "half": []}
     n = 0
     try:
         for r in range(args.rounds):
-            for way in ("plain", "upload"):
+            # alternate the order too, so that neither way always runs first after the previous round
+            for way in ("plain", "upload1", "upload") if r % 2 == 0 else ("upload", "upload1", "plain"):
                 folder = work / f"{way}-{r}"
                 n = len(make_files(folder, args.studies, args.per_study, args.large))
                 if way == "plain":
                     rows["plain"].append(plain(url, token, folder))
                     continue
-                state = work / f"state-{r}"
-                rows["upload"].append(upload(url, token, folder, state)[0])
-                rows["resume"].append(upload(url, token, folder, state)[0])
+                state = work / f"state-{way}-{r}"
+                rows[way].append(upload(url, token, folder, state, parallel=1 if way == "upload1" else 2)[0])
+                if way == "upload":
+                    rows["resume"].append(upload(url, token, folder, state)[0])
             half = work / f"half-{r}"
             make_files(half, args.studies, args.per_study, args.large)
             total = len(plan_batches(collect([half]).items)[0])
@@ -133,11 +140,12 @@ def main() -> None:
     for way, times in rows.items():
         print(f"{way:>7}: {n} instances, best {best[way]:.2f} s -> {n / best[way]:.1f} instances/s "
               f"(runs: {[round(t, 2) for t in times]})")
-    ratio = best["plain"] / best["upload"]
-    print(f"upload/plain throughput {ratio:.2f}; resume of a fully sent set costs {best['resume'] / best['upload']:.3f}"
-          f" of an upload; a half-sent set resumes in {best['half'] / best['upload']:.2f} of an upload")
+    ratio, ratio1 = best["plain"] / best["upload"], best["plain"] / best["upload1"]
+    print(f"upload/plain throughput {ratio:.2f} (--parallel 1: {ratio1:.2f}); resume of a fully sent set costs "
+          f"{best['resume'] / best['upload']:.3f} of an upload; a half-sent set resumes in "
+          f"{best['half'] / best['upload']:.2f} of an upload")
     print(json.dumps({"instances": n, "instances_per_s": {w: round(n / t, 1) for w, t in best.items()},
-                      "ratio_upload_plain": round(ratio, 3),
+                      "ratio_upload_plain": round(ratio, 3), "ratio_upload1_plain": round(ratio1, 3),
                       "ratio_resume_upload": round(best["resume"] / best["upload"], 4),
                       "ratio_half_upload": round(best["half"] / best["upload"], 3)}))
 

@@ -3,14 +3,18 @@ bad zips, resume after ``kill -9`` and after the server went away, and the progr
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import pty
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -481,3 +485,176 @@ def test_every_ecg_format_goes_as_before(services: Services, people: dict[str, P
     assert out.returncode == 0, out.stderr
     assert summary["skipped"] == [] and summary["instances_sent"] == 6 and summary["batches_sent"] == 5
     assert sorted(s["kind"] for s in summary["studies"]) == ["ecg"] * 5
+
+
+class CountingLink(SlowLink):
+    """A :class:`SlowLink` that watches the requests it relays: one is in flight from its first byte to
+    the server until the first byte of the answer (HTTP/1.1 as httpx speaks it: one request at a time
+    per connection), so ``most`` is the largest number of requests the server had at once."""
+
+    def __init__(self, target_port: int, rate: float | None = None) -> None:
+        self._count_lock = threading.Lock()
+        self.in_flight = self.most = self.requests = 0
+        super().__init__(target_port, rate)
+
+    def _accept(self) -> None:
+        while not self._closing:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            busy = [False]
+            threading.Thread(target=self._relay, args=(client, upstream, busy, False), daemon=True).start()
+            threading.Thread(target=self._relay, args=(upstream, client, busy, True), daemon=True).start()
+
+    def _relay(self, src: socket.socket, dst: socket.socket, busy: list[bool], back: bool) -> None:
+        try:
+            while chunk := src.recv(16384):
+                with self._count_lock:
+                    if busy[0] == back:  # a request starts (client bytes) or is answered (server bytes)
+                        busy[0] = not back
+                        self.in_flight += -1 if back else 1
+                        self.requests += not back
+                        self.most = max(self.most, self.in_flight)
+                dst.sendall(chunk)
+                if self.rate and not back:
+                    time.sleep(len(chunk) / self.rate)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+
+def write_studies(folder: Path, count: int, per_study: int) -> list[str]:
+    uids = [generate_uid() for _ in range(count)]
+    for n, uid in enumerate(uids):
+        write_study(folder / f"study{n}", per_study, uid)
+    return uids
+
+
+@pytest.mark.parametrize("parallel", [1, 2, 3])
+def test_studies_go_in_parallel(services: Services, people: dict[str, Principal], orthanc_server: OrthancServer,
+                                env: dict[str, str], tmp_path: Path, parallel: int) -> None:
+    """``--parallel N``: the server has N requests at once (never more), each study still arrives whole
+    and is declared complete once, by its last batch."""
+    uids = write_studies(tmp_path / "exam", 4, 6)
+    with serve_api(services) as url:
+        link = CountingLink(int(url.rsplit(":", 1)[1]), rate=400_000)  # ~0.2 s a batch of 2 files
+        try:
+            out, summary = run_upload(env, link.url, str(tmp_path / "exam"), "--batch-files", "2",
+                                      "--parallel", str(parallel))
+        finally:
+            link.close()
+        assert out.returncode == 0, out.stderr
+        assert link.most == parallel and link.requests == 12 + 1  # 4 x 3 batches and the log-in
+        assert summary["batches_sent"] == 12 and summary["instances_sent"] == 24 and summary["complete"]
+        assert [s["id"] for s in summary["studies"]] == sorted(s["id"] for s in summary["studies"])
+        held = site_studies(url)
+        for uid in uids:
+            assert held[uid]["instance_count"] == 6 and held[uid]["complete"]
+            assert audit_actions(url, held[uid]["id"]).count("preread.queued") == 1
+    assert [orthanc_instances(orthanc_server, uid) for uid in uids] == [6] * 4
+
+
+def test_parallel_must_be_positive(env: dict[str, str], tmp_path: Path) -> None:
+    write_study(tmp_path / "exam", 1, generate_uid())
+    out, summary = run_upload(env, "http://127.0.0.1:9", str(tmp_path / "exam"), "--parallel", "0")
+    assert out.returncode == 2 and summary == {}
+    assert "Invalid value for '--parallel': 0 is not in the range x>=1" in out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGINT, 130)])
+def test_resume_after_kill_with_parallel_studies_sends_nothing_twice(
+    services: Services, people: dict[str, Principal], orthanc_server: OrthancServer, env: dict[str, str],
+    tmp_path: Path, sig: int, code: int,
+) -> None:
+    """``kill -9`` or Ctrl-C while three studies go two at a time: the re-run sends exactly the batches the
+    journal does not hold (the server saw each of the others once), and every study is whole and complete
+    once; Ctrl-C stops within the grace given to the batches in flight."""
+    uids = write_studies(tmp_path / "exam", 3, 8)
+    with serve_api(services) as api_url:
+        link = CountingLink(int(api_url.rsplit(":", 1)[1]), rate=400_000)
+        try:
+            proc = _start_upload(env, link.url, tmp_path / "exam", "--parallel", "2")
+            poll(lambda: _acked_lines(env) >= 3 or proc.poll() is not None, 60, "3 acknowledged batches")
+            proc.send_signal(sig)
+            signalled = time.monotonic()
+            _, stderr = proc.communicate(timeout=30)
+            assert proc.returncode == code, f"the upload finished before it could be stopped: {stderr}"
+            assert time.monotonic() - signalled < 10
+            journalled, first_run = _acked_lines(env), link.requests - 1
+            assert journalled <= first_run <= journalled + 2  # at most the two in flight were lost
+            assert link.most == 2
+            out, summary = run_upload(env, link.url, str(tmp_path / "exam"), "--batch-files", "2")
+        finally:
+            link.close()
+        assert out.returncode == 0, out.stderr
+        assert summary["batches_skipped"] == journalled and summary["batches_sent"] == 12 - journalled
+        assert link.requests - 2 - first_run == 12 - journalled  # the re-run sent nothing journalled
+        held = site_studies(api_url)
+        for uid in uids:
+            assert held[uid]["instance_count"] == 8 and held[uid]["complete"]
+            assert audit_actions(api_url, held[uid]["id"]).count("preread.queued") == 1
+    assert [orthanc_instances(orthanc_server, uid) for uid in uids] == [8] * 3
+    assert journals(env) == []
+
+
+def test_a_refused_study_among_parallel_ones(services: Services, people: dict[str, Principal],
+                                             env: dict[str, str], tmp_path: Path) -> None:
+    """A 4xx for one study, while others go beside it: only that study fails, not retried."""
+    folder = tmp_path / "mixed"
+    uids = write_studies(folder, 4, 4)
+    files = simulated_wfdb(folder / "ecg", "rec")
+    (folder / "ecg" / "rec.dat").write_bytes(files["rec.dat"][:100])  # cut short: the server refuses it
+    with serve_api(services) as url:
+        out, summary = run_upload(env, url, str(folder), "--batch-files", "2", "--parallel", "3")
+        assert out.returncode == 2
+        assert out.stderr.count("HTTP 422") == 1 and "rec.hea" in out.stderr and "retrying" not in out.stderr
+        assert summary["instances_failed"] == 2 and summary["instances_sent"] == 16
+        assert summary["instances_pending"] == 0 and summary["batches_sent"] == 8
+        assert summary["complete"] is False and len(summary["errors"]) == 1
+        held = site_studies(url)
+        assert [(held[uid]["instance_count"], held[uid]["complete"]) for uid in uids] == [(4, True)] * 4
+
+
+def test_a_fatal_refusal_stops_parallel_studies_cleanly(services: Services, people: dict[str, Principal],
+                                                        env: dict[str, str], tmp_path: Path) -> None:
+    """403 (another site's code) holds for every batch: no batch starts after it, the rest is pending."""
+    write_studies(tmp_path / "exam", 4, 4)
+    with serve_api(services) as url:
+        link = CountingLink(int(url.rsplit(":", 1)[1]))
+        try:
+            out, summary = run_upload(env, link.url, str(tmp_path / "exam"), "--batch-files", "2",
+                                      "--parallel", "2", "--site", "c01-t02")
+        finally:
+            link.close()
+        assert out.returncode == 2 and "HTTP 403" in out.stderr
+        assert link.requests - 1 <= 2  # the first answer stops it: at most the other worker's batch went
+        assert summary["instances_sent"] == 0 and summary["instances_pending"] == 16
+        assert summary["complete"] is False and len(summary["errors"]) == 1 and summary["studies"] == []
+        assert site_studies(url) == {}
+
+
+def test_parallel_studies_sharing_a_new_accession_number(services: Services, people: dict[str, Principal],
+                                                         env: dict[str, str], tmp_path: Path) -> None:
+    """What kept the old client to one study at a time: new studies with one new AccessionNumber arriving
+    at once. They now all go through (one order between them), none answered 500."""
+    uids = [generate_uid() for _ in range(4)]
+    for n, uid in enumerate(uids):
+        write_study(tmp_path / "exam" / f"study{n}", 2, uid, AccessionNumber="ACC-PAR-1")
+    with serve_api(services) as url:
+        out, summary = run_upload(env, url, str(tmp_path / "exam"), "--parallel", "4")
+        assert out.returncode == 0, out.stderr
+        assert summary["instances_sent"] == 8 and summary["complete"] and "retrying" not in out.stderr
+        held = site_studies(url)
+        assert [(held[uid]["instance_count"], held[uid]["complete"]) for uid in uids] == [(2, True)] * 4

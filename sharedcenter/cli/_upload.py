@@ -76,12 +76,15 @@ def _echo_result(summary: Summary, as_json: bool, quiet: bool) -> None:
               help="seconds before the first retry (doubling, at most 30)")
 @click.option("--batch-files", type=click.IntRange(1), default=32, show_default=True, help="files per request")
 @click.option("--batch-mb", type=click.IntRange(1), default=32, show_default=True, help="MiB per request")
+@click.option("--parallel", type=click.IntRange(1), default=2, show_default=True,
+              help="studies sent at once (1: one after another)")
 @fail_cleanly
 def upload(paths: tuple[Path, ...], site: str | None, url: str, token: str | None, username: str | None,
            password: str | None, as_json: bool, quiet: bool, resume: bool, retries: int, retry_wait: float,
-           batch_files: int, batch_mb: int) -> None:
+           batch_files: int, batch_mb: int, parallel: int) -> None:
     """Upload DICOM files, folders, zips and DICOMDIRs, and ECG records (WFDB .hea with its signal files,
-    DICOM waveform, HL7 aECG, SCP-ECG), study by study, each declared complete after its last batch.
+    DICOM waveform, HL7 aECG, SCP-ECG), --parallel studies at once, each study's batches in order and
+    the study declared complete after its last batch.
 
     An interrupted upload (killed, link down) is resumed by running the same command again: a journal
     under $XDG_STATE_HOME/sharedcenter/uploads/ remembers the batches the server acknowledged.
@@ -101,7 +104,7 @@ def upload(paths: tuple[Path, ...], site: str | None, url: str, token: str | Non
                 with _progress(batches, quiet) as progress:
                     summary = send_batches(client.http, batches, site, journal, progress=progress,
                                            retry=RetryPolicy(attempts=retries, first_wait=retry_wait),
-                                           notify=None if quiet else _notify)
+                                           notify=None if quiet else _notify, parallel=parallel)
             except KeyboardInterrupt:
                 click.echo("\ninterrupted: what the server acknowledged is kept; run the same command again to "
                            "send the rest", err=True)

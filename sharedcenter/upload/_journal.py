@@ -6,7 +6,8 @@ acknowledged batch appends one line (its keys: SOP Instance UIDs, or an ECG reco
 studies the server answered) and is fsync'ed before the next batch goes, so a killed client loses at
 most the batch in flight, which the server takes again harmlessly.  A torn last line is ignored.  The
 file is created at the first acknowledgement and removed when the whole upload has gone through.
-A lock (``flock``) keeps two runs of the same upload apart.
+A lock (``flock``) keeps two runs of the same upload apart; within one run, a mutex lets the upload's
+worker threads record batches concurrently, one line at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +45,8 @@ class Journal:
         self.studies: dict[int, dict[str, Any]] = {}
         self._fh: IO[str] | None = None
         self._lock: IO[str] | None = None
+        self._mutex = threading.Lock()
+        self._closed = False
 
     @classmethod
     def for_upload(cls, url: str, site: str | None, paths: Iterable[Path], folder: Path | None = None) -> Journal:
@@ -54,6 +58,7 @@ class Journal:
 
     def __enter__(self) -> Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._closed = False
         self._lock = self.path.with_suffix(".lock").open("a")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -63,9 +68,11 @@ class Journal:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        with self._mutex:
+            self._closed = True  # a worker thread still running after Ctrl-C records nothing more
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
         if self._lock is not None:
             if not self.path.exists():  # nothing to resume: leave no lock file behind either
                 self.path.with_suffix(".lock").unlink(missing_ok=True)
@@ -87,15 +94,23 @@ class Journal:
 
     def discard(self) -> None:
         """Forget the earlier run (``--no-resume``, or the upload has gone through)."""
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-        self.path.unlink(missing_ok=True)
-        self.acked.clear()
-        self.studies.clear()
+        with self._mutex:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+            self.path.unlink(missing_ok=True)
+            self.acked.clear()
+            self.studies.clear()
 
     def record(self, keys: list[str], studies: list[dict[str, Any]]) -> None:
-        """Note one acknowledged batch, durably, before the next one is sent."""
+        """Note one acknowledged batch, durably, before the next one is sent (thread-safe)."""
+        with self._mutex:
+            if self._closed:
+                logger.debug("journal %s: closed, %d keys not recorded (a re-run sends them)", self.path, len(keys))
+                return
+            self._append(keys, studies)
+
+    def _append(self, keys: list[str], studies: list[dict[str, Any]]) -> None:
         if self._fh is None:
             torn = self.path.exists() and self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n")
             self._fh = self.path.open("a", encoding="utf-8")

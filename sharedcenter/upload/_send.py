@@ -1,17 +1,22 @@
 """Sending the planned batches to ``POST /api/uploads``, with retries, the journal and a summary.
 
-Studies go one after another (each study's batches in order, the last one declaring it complete).
-Connection errors and HTTP 5xx are retried with exponential backoff; a 4xx is the server's verdict and
-is not retried: the study it concerns is reported failed with the server's message (for 401/403/404
-the whole upload stops, as every other batch would get the same answer).  When the retries run out the
+Several studies go at once (``parallel`` worker threads, 2 by default, sharing one ``httpx.Client``);
+each study's batches go in order, one after another, on one worker, so only its last batch declares it
+complete.  A batch is journalled once the server has acknowledged it.  Connection errors and HTTP 5xx
+are retried with exponential backoff; a 4xx is the server's verdict and is not retried: the study it
+concerns is reported failed with the server's message and the other studies go on (for 401/403/404 the
+whole upload stops, as every other batch would get the same answer).  When the retries run out the
 upload stops with :class:`~sharedcenter.errors.StorageUnavailable`; the journal keeps what was
-acknowledged, so running the same command again sends only the rest.
+acknowledged, so running the same command again sends only the rest.  A stop starts no new batch:
+those in flight finish (and are journalled) or fail.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -108,7 +113,7 @@ def _detail(response: httpx.Response) -> str:
 
 
 def _post(http: httpx.Client, batch: Batch, site: str | None, retry: RetryPolicy,
-          notify: Callable[[str], None]) -> list[dict[str, Any]]:
+          notify: Callable[[str], None], stop: threading.Event) -> list[dict[str, Any]]:
     try:
         files = [("files", (item.name, item.read(), "application/octet-stream")) for item in batch.items]
     except OSError as exc:
@@ -127,7 +132,8 @@ def _post(http: httpx.Client, batch: Batch, site: str | None, retry: RetryPolicy
         if wait is None:
             raise StorageUnavailable(f"{problem} (gave up after {retry.attempts} tries)")
         notify(f"batch {batch.index + 1}: {problem}; retrying in {wait:.1f} s")
-        time.sleep(wait)
+        if stop.wait(wait):  # another worker stopped the upload: this batch stays pending
+            raise _Halted
     if response.status_code >= 400:
         error = _REFUSALS.get(response.status_code, InvalidInput)
         raise error(f"HTTP {response.status_code}: {_detail(response)}")
@@ -135,10 +141,132 @@ def _post(http: httpx.Client, batch: Batch, site: str | None, retry: RetryPolicy
     return studies
 
 
+class _Halted(Exception):
+    """A batch given up because the upload was stopped while it waited to retry."""
+
+
+#: after Ctrl-C, how long the batches in flight may take to be acknowledged and journalled
+_INTERRUPT_GRACE = 2.0
+
+
+class _Run:
+    """One upload's shared state: the studies left to send, the summary, the journal and the stop
+    signal; every change goes through ``lock`` (progress and the journal are called under it too)."""
+
+    def __init__(self, http: httpx.Client, site: str | None, journal: Journal, retry: RetryPolicy,
+                 progress: Callable[[int], None] | None, notify: Callable[[str], None]) -> None:
+        self.http, self.site, self.journal, self.retry, self.notify = http, site, journal, retry, notify
+        self.progress = progress or (lambda size: None)
+        self.lock, self.stop = threading.Lock(), threading.Event()
+        self.summary = Summary()
+        self.studies: collections.deque[list[Batch]] = collections.deque()
+        #: an unexpected exception in a worker, raised again by ``send_batches``
+        self.crash: BaseException | None = None
+        self.interrupted = False
+
+    def plan(self, batches: list[Batch]) -> None:
+        """Count what the journal already holds; queue the rest, study by study, in plan order."""
+        groups: dict[str, list[Batch]] = {}
+        for batch in batches:
+            if set(batch.keys) <= self.journal.acked:
+                self.summary.batches_skipped += 1
+                self.summary.instances_resumed += len(batch.items)
+                self.progress(batch.size)
+            else:
+                groups.setdefault(batch.group, []).append(batch)
+        self.studies.extend(groups.values())
+
+    def next_study(self) -> list[Batch] | None:
+        with self.lock:
+            return self.studies.popleft() if self.studies and not self.stop.is_set() else None
+
+    def acknowledged(self, batch: Batch, studies: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self.journal.record(batch.keys, studies)
+            self.summary.batches_sent += 1
+            self.summary.instances_sent += len(batch.items)
+            self.summary.bytes += batch.size
+            self.progress(batch.size)
+
+    def refused(self, rest: list[Batch], exc: SharedCenterError) -> None:
+        """The server refused ``rest[0]``: the study's remaining batches are failed, not sent."""
+        with self.lock:
+            self.summary.instances_failed += sum(len(b.items) for b in rest)
+            self.summary.errors.append(f"{rest[0].items[0].origin} and the rest of its study: {exc}")
+            for batch in rest:
+                self.progress(batch.size)
+
+    def halt(self, rest: list[Batch], exc: BaseException | None = None) -> None:
+        """Stop the upload (the first reason is kept); ``rest`` stays pending for a re-run."""
+        with self.lock:
+            self.summary.instances_pending += sum(len(b.items) for b in rest)
+            if isinstance(exc, SharedCenterError) and self.summary.stopped is None and not self.crash:
+                self.summary.stopped = exc
+                self.summary.errors.append(str(exc))
+            elif exc is not None and not isinstance(exc, SharedCenterError) and self.crash is None:
+                self.crash = exc
+            self.stop.set()
+
+
+def _send_study(run: _Run, study: list[Batch]) -> None:
+    """One study's batches in order; a refusal ends the study, a stop ends the upload."""
+    for n, batch in enumerate(study):
+        if run.stop.is_set():
+            run.halt(study[n:])
+            return
+        try:
+            answered = _post(run.http, batch, run.site, run.retry, run.notify, run.stop)
+        except _Halted:
+            run.halt(study[n:])
+            return
+        except (StorageUnavailable, *_FATAL) as exc:
+            run.halt(study[n:], exc)
+            return
+        except (InvalidInput, Conflict) as exc:
+            run.refused(study[n:], exc)
+            return
+        run.acknowledged(batch, [{k: s.get(k) for k in _STUDY_FIELDS} for s in answered])
+
+
+def _work(run: _Run) -> None:
+    """A worker thread: take the next study until none is left or the upload stops."""
+    try:
+        while (study := run.next_study()) is not None:
+            _send_study(run, study)
+    except Exception as exc:  # a bug or an unexpected answer: handed to the caller's thread, raised there
+        if not run.interrupted:  # after Ctrl-C the caller has gone on (and closed the client)
+            run.halt([], exc)
+
+
+def _run_workers(run: _Run, parallel: int) -> None:
+    """``parallel`` daemon threads over the studies; Ctrl-C in the caller stops them promptly: the
+    batches in flight get :data:`_INTERRUPT_GRACE` seconds to be acknowledged, then it is raised."""
+    workers = [threading.Thread(target=_work, args=(run,), name=f"upload-{n}", daemon=True)
+               for n in range(min(parallel, len(run.studies)))]
+    for worker in workers:
+        worker.start()
+    try:
+        for worker in workers:
+            worker.join()
+    except KeyboardInterrupt:
+        run.interrupted = True
+        run.stop.set()
+        deadline = time.monotonic() + _INTERRUPT_GRACE
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        raise
+
+
 def send_batches(http: httpx.Client, batches: list[Batch], site: str | None, journal: Journal, *,
                  retry: RetryPolicy | None = None, progress: Callable[[int], None] | None = None,
-                 notify: Callable[[str], None] | None = None) -> Summary:
-    """Send every batch not yet acknowledged in ``journal``, study after study.
+                 notify: Callable[[str], None] | None = None, parallel: int = 2) -> Summary:
+    """Send every batch not yet acknowledged in ``journal``, ``parallel`` studies at a time.
+
+    Parameters
+    ----------
+    parallel
+        How many studies go at once (each on its own thread; a study's batches stay in order). 1 sends
+        study after study on the calling thread.
 
     Returns
     -------
@@ -148,37 +276,28 @@ def send_batches(http: httpx.Client, batches: list[Batch], site: str | None, jou
         retries (:class:`~sharedcenter.errors.StorageUnavailable`; the journal holds what was
         acknowledged), or a refusal that holds for every batch (401, 403, 404).
 
-    ``progress`` is called with each batch's bytes once it is done (sent or skipped); ``notify`` with
-    each retry's reason (the log, by default).
+    Raises
+    ------
+    ValueError
+        If ``parallel`` is less than 1.
+
+    ``progress`` is called with each batch's bytes once it is done (sent, skipped or failed), from the
+    worker threads but never two at once; ``notify`` with each retry's reason (the log, by default).
     """
-    retry, notify = retry or RetryPolicy(), notify or logger.warning
-    summary, failed_groups = Summary(), set()
+    if parallel < 1:
+        raise ValueError(f"parallel must be at least 1, got {parallel}")
+    run = _Run(http, site, journal, retry or RetryPolicy(), progress, notify or logger.warning)
     started = time.monotonic()
-    for n, batch in enumerate(batches):
-        if set(batch.keys) <= journal.acked:
-            summary.batches_skipped += 1
-            summary.instances_resumed += len(batch.items)
-        elif batch.group in failed_groups:
-            summary.instances_failed += len(batch.items)
-        else:
-            try:
-                studies = [{k: s.get(k) for k in _STUDY_FIELDS} for s in _post(http, batch, site, retry, notify)]
-            except (StorageUnavailable, *_FATAL) as exc:
-                summary.stopped = exc
-                summary.errors.append(str(exc))
-                summary.instances_pending = sum(len(b.items) for b in batches[n:])
-                break
-            except (InvalidInput, Conflict) as exc:
-                failed_groups.add(batch.group)
-                summary.instances_failed += len(batch.items)
-                summary.errors.append(f"{batch.items[0].origin} and the rest of its study: {exc}")
-                continue
-            journal.record(batch.keys, studies)
-            summary.batches_sent += 1
-            summary.instances_sent += len(batch.items)
-            summary.bytes += batch.size
-        if progress:
-            progress(batch.size)
-    summary.studies = dict(journal.studies)
+    run.plan(batches)
+    if parallel == 1:
+        _work(run)
+    else:
+        _run_workers(run, parallel)
+    for study in run.studies:  # never started: the upload stopped first
+        run.halt(study)
+    if run.crash is not None:
+        raise run.crash
+    summary = run.summary
+    summary.studies = dict(sorted(journal.studies.items()))
     summary.seconds = time.monotonic() - started
     return summary
