@@ -3,14 +3,12 @@ bad zips, resume after ``kill -9`` and after the server went away, and the progr
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import pty
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -497,41 +495,13 @@ class CountingLink(SlowLink):
         self.in_flight = self.most = self.requests = 0
         super().__init__(target_port, rate)
 
-    def _accept(self) -> None:
-        while not self._closing:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            busy = [False]
-            threading.Thread(target=self._relay, args=(client, upstream, busy, False), daemon=True).start()
-            threading.Thread(target=self._relay, args=(upstream, client, busy, True), daemon=True).start()
-
-    def _relay(self, src: socket.socket, dst: socket.socket, busy: list[bool], back: bool) -> None:
-        try:
-            while chunk := src.recv(16384):
-                with self._count_lock:
-                    if busy[0] == back:  # a request starts (client bytes) or is answered (server bytes)
-                        busy[0] = not back
-                        self.in_flight += -1 if back else 1
-                        self.requests += not back
-                        self.most = max(self.most, self.in_flight)
-                dst.sendall(chunk)
-                if self.rate and not back:
-                    time.sleep(len(chunk) / self.rate)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
+    def _seen(self, state: list[bool], back: bool) -> None:
+        with self._count_lock:
+            if state[0] == back:  # a request starts (client bytes) or is answered (server bytes)
+                state[0] = not back
+                self.in_flight += -1 if back else 1
+                self.requests += not back
+                self.most = max(self.most, self.in_flight)
 
 
 def write_studies(folder: Path, count: int, per_study: int) -> list[str]:

@@ -40,12 +40,19 @@ class SlowLink:
                 client.close()
                 continue
             upstream.settimeout(None)
-            threading.Thread(target=self._pipe, args=(client, upstream, self.rate, False), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, None, True), daemon=True).start()
+            state: list[bool] = [False]  # one connection's state, for subclasses that watch it (_seen)
+            threading.Thread(target=self._pipe, args=(client, upstream, self.rate, False, state),
+                             daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, None, True, state), daemon=True).start()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket, rate: float | None, back: bool) -> None:
+    def _seen(self, state: list[bool], back: bool) -> None:
+        """Called before each chunk is relayed (``back``: from the server); nothing here."""
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, rate: float | None, back: bool,
+              state: list[bool]) -> None:
         try:
             while chunk := src.recv(16384):
+                self._seen(state, back)
                 dst.sendall(chunk)
                 if back:
                     self.answered += len(chunk)
