@@ -138,6 +138,10 @@ def measure_ecg(record: EcgRecord) -> EcgMeasurements:
         .. versionchanged:: 0.4.0
            ``longest_wide_run``, ``wide_run_rate_bpm`` and ``wide_run_qrs_ms`` added.
 
+        .. versionchanged:: 0.6.0
+           ``beat_qrs_median_ms`` (median of the beats' own QRS widths) and ``wide_beat_share`` (share
+           of beats >= 120 ms) added, for the wide-QRS tachycardia rule.
+
         .. versionchanged:: 0.5.0
            ``qtc_tangent_ms`` added: QTc (Bazett) with the tangent-method T end of the median beats, which
            the QTc statement uses to check the delineated one.
@@ -351,18 +355,23 @@ def _wide_run_values(filtered: npt.NDArray[np.float64], usable: list[int], peaks
     A beat is wide when its QRS is >= :data:`WIDE_QRS_S` and at least :data:`_WIDER_S` wider than the
     lower quartile of the beats' widths: a ventricular beat among narrower ones.  The rate comes from the
     run's own RR intervals (not the coupling interval before it).  A rhythm whose every beat is wide
-    (bundle branch block, sustained VT) has no such run.
+    (bundle branch block, sustained VT) has no such run; for it the median beat width
+    (``beat_qrs_median_ms``) and the share of beats >= :data:`WIDE_QRS_S` (``wide_beat_share``) are
+    reported, which the wide-QRS tachycardia rule reads.
     """
-    empty: dict[str, Any] = {"longest_wide_run": 0, "wide_run_rate_bpm": None, "wide_run_qrs_ms": None}
-    if not usable:
+    empty: dict[str, Any] = {"longest_wide_run": 0, "wide_run_rate_bpm": None, "wide_run_qrs_ms": None,
+                             "beat_qrs_median_ms": None, "wide_beat_share": None}
+    if not usable or not peaks.size:
         return empty
     widths = np.array([_beat_qrs_s(filtered[:, usable], int(p), fs) for p in peaks])
+    every = {"beat_qrs_median_ms": _ms(float(np.median(widths))),
+             "wide_beat_share": round(float(np.mean(widths >= WIDE_QRS_S)), 2)}
     wide = widths >= max(WIDE_QRS_S, float(np.percentile(widths, 25)) + _WIDER_S)
     start, stop = _longest_run(wide)
     if stop == start:
-        return empty
+        return empty | every
     rr = np.diff(peaks[start:stop]) / fs
-    return {"longest_wide_run": stop - start,
+    return every | {"longest_wide_run": stop - start,
             "wide_run_rate_bpm": round(60.0 / float(np.mean(rr)), 1) if rr.size else None,
             "wide_run_qrs_ms": _ms(float(np.median(widths[start:stop])))}
 

@@ -22,7 +22,7 @@ __all__ = ["ALGORITHM", "MODEL_CLASS_CODES", "VERSION", "ClassProbabilities", "c
            "report_texts"]
 
 ALGORITHM = "sharedcenter.ecg-preread"
-VERSION = "0.5.0"
+VERSION = "0.6.0"
 #: CPSC-2018 class -> statement code the model may add when the criteria did not.
 MODEL_CLASS_CODES = {"AF": "atrial-fibrillation", "I-AVB": "first-degree-av-block", "LBBB": "lbbb",
                      "RBBB": "rbbb", "PAC": "pac", "PVC": "pvc", "STD": "st-depression", "STE": "st-elevation"}

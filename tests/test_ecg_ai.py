@@ -101,6 +101,9 @@ def test_all_flat_record_is_not_analysed() -> None:
       "p_wave_count": 8, "p_to_r_sd_ms": 150, "p_to_r_range_ms": 500}, "complete-av-block"),
     ({"heart_rate_bpm": 170, "heart_rate_mean_bpm": 165, "rr_cv": 0.2, "rr_rmssd_ratio": 0.3,
       "p_amplitude_mv": 0.01}, "af-rapid"),
+    ({"heart_rate_bpm": 140, "qrs_ms": 160, "p_amplitude_mv": 0.01}, "wide-qrs-tachycardia"),
+    ({"heart_rate_bpm": 125, "qrs_ms": None, "beat_qrs_median_ms": 150, "wide_beat_share": 0.9,
+      "pr_ms": 150, "pr_sd_ms": 90}, "wide-qrs-tachycardia"),
 ])  # fmt: skip
 def test_critical_criteria(values: dict[str, object], code: str) -> None:
     base = {"rate_measurable": True, "heart_rate_mean_bpm": values["heart_rate_bpm"], "rr_cv": 0.03,
@@ -108,6 +111,16 @@ def test_critical_criteria(values: dict[str, object], code: str) -> None:
     findings = ecg_statements.criteria_statements(base | values)
     [hit] = [f for f in findings if f.code == code]
     assert hit.critical and hit.flagged and hit.source == "criteria"
+
+
+def test_wide_qrs_with_sinus_p_at_constant_pr_is_sinus_tachycardia_not_critical() -> None:
+    values = {"rate_measurable": True, "heart_rate_bpm": 125, "heart_rate_mean_bpm": 125, "rr_cv": 0.02,
+              "rr_rmssd_ratio": 0.02, "p_amplitude_mv": 0.15, "p_axis_deg": 50.0, "heart_rate_check_bpm": 124,
+              "qrs_ms": 150, "pr_ms": 160, "pr_sd_ms": 15}
+    findings = ecg_statements.criteria_statements(values)
+    assert "sinus-tachycardia" in {f.code for f in findings} and not any(f.critical for f in findings)
+    findings = ecg_statements.criteria_statements(values | {"heart_rate_check_bpm": 99, "pr_sd_ms": 60})
+    assert not any(f.critical for f in findings)  # one detector at <= 100 bpm
 
 
 def test_slow_regular_rhythm_with_varying_pr_alone_is_no_complete_heart_block() -> None:

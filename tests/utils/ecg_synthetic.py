@@ -21,8 +21,8 @@ import numpy.typing as npt
 
 from sharedcenter.ecg.record import EcgRecord
 
-__all__ = ["LEADS", "atrial_flutter", "complete_heart_block", "second_degree_2to1",
-           "sinus_rhythm", "synthetic_ecg", "ventricular_run"]
+__all__ = ["LEADS", "atrial_flutter", "complete_heart_block", "second_degree_2to1", "sinus_rhythm",
+           "sinus_with_wide_qrs", "synthetic_ecg", "ventricular_run", "wide_complex_tachycardia"]
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 #: Approximate lead axes (x left, y inferior, z anterior).
@@ -105,6 +105,22 @@ def ventricular_run(bpm: float = 70.0, run_bpm: float = 160.0, beats: int = 5, s
     after = np.arange(v_times[-1] + 1.5 * cycle, 9.8, cycle)
     conducted = np.concatenate([before, after])
     return synthetic_ecg(conducted[1:] - 0.16, conducted, v_times=v_times, **kwargs)  # type: ignore[arg-type]
+
+
+def wide_complex_tachycardia(bpm: float = 150.0, atrial_bpm: float | None = 75.0, **kwargs: float) -> EcgRecord:
+    """Sustained monomorphic VT: every beat a wide ventricular QRS-T at a regular ``bpm``; sinus P waves
+    at ``atrial_bpm`` go on independently (AV dissociation), or none when ``None``."""
+    v_times = np.arange(0.3, 9.8, 60.0 / bpm)
+    p_times = () if atrial_bpm is None else np.arange(0.45, 9.8, 60.0 / atrial_bpm)
+    return synthetic_ecg(p_times, (), v_times=v_times, **kwargs)  # type: ignore[arg-type]
+
+
+def sinus_with_wide_qrs(bpm: float = 110.0, pr_s: float = 0.20, **kwargs: float) -> EcgRecord:
+    """Sinus tachycardia with a wide QRS (as with a bundle branch block): every QRS is the wide ventricular
+    complex, each after a sinus P wave ``pr_s`` before its R peak (the wide QRS starts about 60 ms before
+    the R peak, so the P-to-QRS-onset interval is about ``pr_s`` - 0.06 s)."""
+    v_times = np.arange(0.3, 9.8, 60.0 / bpm)
+    return synthetic_ecg(v_times[1:] - pr_s, (), v_times=v_times, **kwargs)  # type: ignore[arg-type]
 
 
 def atrial_flutter(atrial_bpm: float = 300.0, ratios: tuple[int, ...] = (2, 4, 2, 3, 4, 2, 3),
