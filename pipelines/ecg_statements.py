@@ -22,11 +22,14 @@ Criteria (adult, sex unknown unless stated):
   sex are often unknown) in two leads of one territory, without LBBB (Fourth Universal Definition
   of MI 2018); it is called a possible acute STEMI (critical) only with a measured QRS < 120 ms and
   either reciprocal ST depression in another territory or elevation of twice the limit in two leads
-  of the territory.  On the 158 labelled 12-lead records here (none labelled STE) the plain rule
-  raised 16 critical alerts and this one 1 (with reciprocal changes): a critical alert that fires
-  on one ECG in ten buries the real ones.  The ST-elevation statement itself is always reported;
+  of the territory whose QRS is mainly upright (ST raised opposite a deep S wave is secondary).  On
+  the 158 labelled 12-lead records here (none labelled STE) the plain rule raised 16 critical alerts
+  and this one 1 (with reciprocal changes): a critical alert that fires on one ECG in ten buries the
+  real ones.  The ST-elevation statement itself is always reported;
   ST depression >= 0.1 mV in two leads of one territory (aVR and V1 excluded);
-* QTc (Bazett) > 460 ms with QRS < 120 ms; >= 500 ms with Fridericia >= 480 ms is critical;
+* QTc (Bazett) > 460 ms with QRS < 120 ms, unless the QTc from the T-wave tangent on the median beats is
+  <= 460 ms (the delineated T end fell on a U wave or a late T lobe); >= 500 ms with Fridericia >= 480 ms
+  is critical;
 * LVH voltage: Sokolow-Lyon > 3.5 mV or Cornell > 2.8 mV.
 
 Critical: possible STEMI, ventricular tachycardia (>= 3 consecutive wide beats, QRS >= 120 ms and 40 ms
