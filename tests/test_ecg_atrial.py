@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-
-import numpy as np
 import pytest
 
-from models.ecg_cnn import FS, LEADS
-from models.ecg_train import read_labelled
 from pipelines import ecg_atrial
 from pipelines.ecg_preread import preread_12lead
 from sharedcenter.ecg import EcgRecord
-from tests.data_paths import require_data
+from tests.utils.ecg_labelled import labelled_ecgs
 from tests.utils.ecg_synthetic import atrial_flutter, complete_heart_block, second_degree_2to1, sinus_rhythm
 
 #: Labelled records whose ventricular rate is under 50 bpm here (none is a complete heart block):
@@ -47,17 +42,10 @@ def test_coupled_p_waves_are_no_complete_heart_block(record: EcgRecord) -> None:
     assert result.measurements["heart_rate_bpm"] < 75  # the rate rule itself ran
 
 
-def _labelled(names: tuple[str, ...] | None = None, dx: str | None = None) -> list[tuple[str, str, EcgRecord]]:
-    folder = require_data("ecg12_cinc")
-    with (folder / "labels.csv").open(newline="") as handle:
-        rows = [r for r in csv.DictReader(handle)
-                if (names is None or r["record"] in names) and (dx is None or r["dx_abbrev"] == dx)]
-    return [(r["record"], r["dx_abbrev"], EcgRecord(np.ascontiguousarray(read_labelled(folder, r).T), FS, LEADS,
-                                                     "labelled")) for r in rows]
 
 
 def test_slow_real_records_are_no_complete_heart_block() -> None:
-    slow = _labelled(SLOW_RECORDS)
+    slow = labelled_ecgs(SLOW_RECORDS)
     assert len(slow) == len(SLOW_RECORDS)
     for name, _, record in slow:
         result = preread_12lead(record)
@@ -67,7 +55,7 @@ def test_slow_real_records_are_no_complete_heart_block() -> None:
 
 def test_real_flutter_record_is_called_flutter() -> None:
     """Q0096 (CPSC-Extra, Dx atrial flutter only): flutter waves about 290/min, 4:1 at 72 bpm."""
-    [(_, _, record)] = _labelled(("Q0096",))
+    [(_, _, record)] = labelled_ecgs(("Q0096",))
     result = preread_12lead(record)
     [afl] = [f for f in result.findings if f.code == "atrial-flutter"]
     assert afl.source == "criteria" and "164890007" in afl.evidence and afl.label_zh == "心房扑动"
@@ -76,7 +64,7 @@ def test_real_flutter_record_is_called_flutter() -> None:
 
 
 def test_flutter_never_fires_on_sinus_rhythm() -> None:
-    nsr = _labelled(dx="NSR")
+    nsr = labelled_ecgs(dx="NSR")
     assert len(nsr) >= 30
     called = [name for name, _, record in nsr if "atrial-flutter" in {f.code for f in preread_12lead(record).findings}]
     assert called == []

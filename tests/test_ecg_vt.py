@@ -3,29 +3,17 @@ answer, and the labelled records."""
 
 from __future__ import annotations
 
-import csv
-
-import numpy as np
 import pytest
 
-from models.ecg_cnn import FS, LEADS
-from models.ecg_train import read_labelled
 from pipelines.ecg_preread import preread_12lead
 from sharedcenter.ecg import EcgRecord
-from tests.data_paths import require_data
+from tests.utils.ecg_labelled import labelled_ecg
 from tests.utils.ecg_synthetic import (
     sinus_rhythm,
     sinus_with_wide_qrs,
     ventricular_run,
     wide_complex_tachycardia,
 )
-
-
-def _labelled(name: str) -> EcgRecord:
-    folder = require_data("ecg12_cinc")
-    with (folder / "labels.csv").open(newline="") as handle:
-        [row] = [r for r in csv.DictReader(handle) if r["record"] == name]
-    return EcgRecord(np.ascontiguousarray(read_labelled(folder, row).T), FS, LEADS, "labelled")
 
 
 @pytest.mark.parametrize(("run_bpm", "beats", "seed"), [(160, 5, 0), (120, 3, 1), (180, 8, 2)])
@@ -51,7 +39,7 @@ def test_flutter_with_variable_block_is_no_vt() -> None:
     """JS17272 (atrial flutter, variable block, narrow QRS, 10 s at about 115 bpm): the detector marked
     R peaks up to 100 ms late, the +/- 60 ms QRS windows held ST segments, five beats looked ventricular
     and the record's rate (127 bpm) made them a critical VT call."""
-    result = preread_12lead(_labelled("JS17272"))
+    result = preread_12lead(labelled_ecg("JS17272"))
     assert "ventricular-tachycardia" not in {f.code for f in result.findings}
     assert not result.critical and result.measurements["longest_wide_run"] == 0
 
@@ -62,7 +50,7 @@ def test_labelled_vt_record_is_critical() -> None:
     A sustained VT has no narrower beats to stand out from; it is called here because 4 of its beats
     measure 40 ms wider than the rest (the wide-QRS tachycardia rule would call it too; the VT statement
     takes its place)."""
-    result = preread_12lead(_labelled("JS45548"))
+    result = preread_12lead(labelled_ecg("JS45548"))
     assert "ventricular-tachycardia" in {f.code for f in result.findings if f.critical}
 
 
@@ -105,7 +93,7 @@ def test_sinus_tachycardia_with_wide_qrs_is_sinus() -> None:
 def test_labelled_sinus_tachycardia_with_rbbb_is_not_critical() -> None:
     """A0001 (CPSC 2018, RBBB; sinus at 100.3 bpm, QRS 142 ms, PR 162 ms, PR SD 22 ms): without the sinus
     exception it would be called a wide-QRS tachycardia."""
-    result = preread_12lead(_labelled("A0001"))
+    result = preread_12lead(labelled_ecg("A0001"))
     codes = {f.code for f in result.findings}
     assert {"sinus-tachycardia", "rbbb"} <= codes and "wide-qrs-tachycardia" not in codes
     assert not result.critical
@@ -115,6 +103,6 @@ def test_labelled_sinus_tachycardia_with_rbbb_is_not_critical() -> None:
 def test_labelled_sustained_vt_is_wide_qrs_tachycardia(name: str) -> None:
     """JS45545 (paroxysmal VT, regular 186 bpm, QRS 142 ms, P waves at 77/min) and JS45550 (VT, 104 bpm,
     QRS 208 ms): pre-read 0.5.0 called no VT on either, and nothing critical on JS45550."""
-    result = preread_12lead(_labelled(name))
+    result = preread_12lead(labelled_ecg(name))
     [wct] = [f for f in result.findings if f.code == "wide-qrs-tachycardia"]
     assert wct.critical and result.critical
