@@ -287,6 +287,23 @@ def test_thresholds_command_refuses_weights_without_training_records(tmp_path: P
     assert out.exit_code == 2 and "train_records" in out.output
 
 
+@pytest.mark.parametrize(("folds", "message"), [("1", "1 is not in the range x>=2"),
+                                                ("3", "3 folds for 1 training records")])
+def test_thresholds_command_refuses_impossible_folds_and_leaves_the_weights(tmp_path: Path, folds: str,
+                                                                           message: str) -> None:
+    import torch
+
+    weights = _random_weights(tmp_path / "w.pt")
+    checkpoint = torch.load(weights, weights_only=True)
+    shipped = torch.load(ecg_cnn.DEFAULT_WEIGHTS, weights_only=True)
+    checkpoint["train_records"] = shipped["train_records"][:1]  # one record of the training side
+    torch.save(checkpoint, weights)
+    before = weights.read_bytes()
+    out = CliRunner().invoke(cli, ["models", "thresholds", "ecg", "--data", str(require_data("ecg12_cinc")),
+                                   "--weights", str(weights), "--folds", folds])
+    assert out.exit_code == 2 and message in out.output, out.output
+    assert weights.read_bytes() == before and list(tmp_path.iterdir()) == [weights]
+
 
 def test_shipped_weights_carry_out_of_fold_thresholds() -> None:
     checkpoint = __import__("torch").load(ecg_cnn.DEFAULT_WEIGHTS, weights_only=True)

@@ -26,7 +26,7 @@ def train_() -> None:
 @click.option("--data", "data", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
               help="folder with labels.csv (cpsc9_* flags), records/ and sph/")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="weights file to write")
-@click.option("--epochs", type=int, default=30, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", "device_name", default="auto", show_default=True, help="auto, cpu or cuda[:N]")
 def train_ecg(data: Path, out: Path, epochs: int, seed: int, device_name: str) -> None:
@@ -57,8 +57,8 @@ def thresholds_() -> None:
               help="folder with labels.csv (cpsc9_* flags), records/ and sph/")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="checkpoint whose thresholds are set (rewritten in place)")
-@click.option("--folds", type=int, default=3, show_default=True)
-@click.option("--epochs", type=int, default=20, show_default=True, help="epochs of each fold's network")
+@click.option("--folds", type=click.IntRange(2), default=3, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=20, show_default=True, help="epochs of each fold's network")
 @click.option("--device", "device_name", default="auto", show_default=True, help="auto, cpu or cuda[:N]")
 def thresholds_ecg(data: Path, weights: Path, folds: int, epochs: int, device_name: str) -> None:
     """Per-class thresholds of the 12-lead CNN: F1-optimal on out-of-fold predictions of its training records.
@@ -82,6 +82,8 @@ def thresholds_ecg(data: Path, weights: Path, folds: int, epochs: int, device_na
     if len(records) != len(trained):
         raise click.BadParameter(f"{len(trained) - len(records)} of the checkpoint's training records are not "
                                  f"in {data}", param_hint="--data")
+    if folds > len(records):
+        raise click.BadParameter(f"{folds} folds for {len(records)} training records", param_hint="--folds")
     start = time.perf_counter()
     probabilities = out_of_fold_probabilities(
         records, TrainConfig(epochs=epochs, seed=int(checkpoint.get("seed", 0))), folds, select_device(device_name))
@@ -93,7 +95,9 @@ def thresholds_ecg(data: Path, weights: Path, folds: int, epochs: int, device_na
                                       "folds": folds, "epochs": epochs, "oof_f1": chosen["oof_f1"],
                                       "all_positive_f1": chosen["all_positive_f1"],
                                       "positives": chosen["positives"]}
-    torch.save(checkpoint, weights)
+    partial = weights.with_name(weights.name + ".partial")  # the weights file is never left half-written
+    torch.save(checkpoint, partial)
+    partial.replace(weights)
     for name, threshold in chosen["thresholds"].items():
         click.echo(f"{name}: threshold {threshold} (out-of-fold F1 {chosen['oof_f1'][name]}, all-positive F1 "
                    f"{chosen['all_positive_f1'][name]}, {chosen['positives'][name]} positives)")
