@@ -227,9 +227,24 @@ def align_peaks(filtered: npt.NDArray[np.float64], usable: list[int], lead_index
 
 def _spatial_velocity(leads: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.float64]:
     """Sum over the leads of the absolute first difference, 10 ms moving mean; same length as ``leads``."""
-    velocity = np.abs(np.diff(leads, axis=0, prepend=leads[:1])).sum(axis=1)
+    return _mean_10ms(np.abs(np.diff(leads, axis=0, prepend=leads[:1])).sum(axis=1), fs)
+
+
+def _mean_10ms(values: npt.NDArray[np.float64], fs: float) -> npt.NDArray[np.float64]:
+    """10 ms moving mean, same length."""
     k = max(1, int(0.01 * fs))
-    return np.convolve(velocity, np.ones(k) / k, mode="same")
+    return np.convolve(values, np.ones(k) / k, mode="same")
+
+
+def _bridged_span(above: npt.NDArray[np.bool_], top: int, gap: int) -> tuple[int, int]:
+    """``(left, right)``: the run of ``above`` around ``top``, bridging dips of up to ``gap`` samples (the
+    spatial velocity dips to zero at each peak of a QRS; a PR or ST segment is longer)."""
+    left, right = top, top
+    while left > 0 and above[max(0, left - gap) : left].any():
+        left -= 1
+    while right < above.size - 1 and above[right + 1 : right + 1 + gap].any():
+        right += 1
+    return left, right
 
 
 def _global_qrs(medians: npt.NDArray[np.float64], leads: tuple[str, ...], flat: set[str],
@@ -251,9 +266,7 @@ def _global_qrs(medians: npt.NDArray[np.float64], leads: tuple[str, ...], flat: 
     segment = velocity[start:stop]
     floor = float(np.percentile(velocity, 20))
     above = segment > floor + _QRS_VELOCITY * (segment.max() - floor)
-    left, gap = int(np.argmax(segment)), int(0.02 * fs)
-    while left > 0 and above[max(0, left - gap) : left].any():  # bridge dips up to 20 ms, not a PR segment
-        left -= 1
+    left, _ = _bridged_span(above, int(np.argmax(segment)), int(0.02 * fs))
     return {"qrs_on": (start + left - r_at) / fs, "qrs_off": (start + np.flatnonzero(above)[-1] + 1 - r_at) / fs}
 
 
@@ -396,18 +409,10 @@ def _beat_qrs_s(filtered: npt.NDArray[np.float64], peak: int, fs: float) -> floa
     gives a short span; a ventricular beat's slow, wide QRS a long one.
     """
     a, b = max(1, peak - int(0.15 * fs)), min(filtered.shape[0], peak + int(0.16 * fs))
-    velocity = np.abs(np.diff(filtered[a - 1 : b], axis=0)).sum(axis=1)
-    k = max(1, int(0.01 * fs))
-    velocity = np.convolve(velocity, np.ones(k) / k, mode="same")
+    velocity = _mean_10ms(np.abs(np.diff(filtered[a - 1 : b], axis=0)).sum(axis=1), fs)
     floor = float(np.percentile(velocity, 10))
     above = velocity > floor + _BEAT_QRS_VELOCITY * (velocity.max() - floor)
-    top = int(np.argmax(velocity))
-    left, right = top, top
-    gap = int(0.02 * fs)  # the velocity dips to zero at each peak of the QRS: bridge dips up to 20 ms
-    while left > 0 and above[max(0, left - gap) : left].any():
-        left -= 1
-    while right < above.size - 1 and above[right + 1 : right + 1 + gap].any():
-        right += 1
+    left, right = _bridged_span(above, int(np.argmax(velocity)), int(0.02 * fs))
     return (right - left + 1) / fs
 
 
