@@ -138,13 +138,13 @@ def measure_ecg(record: EcgRecord) -> EcgMeasurements:
         .. versionchanged:: 0.4.0
            ``longest_wide_run``, ``wide_run_rate_bpm`` and ``wide_run_qrs_ms`` added.
 
-        .. versionchanged:: 0.6.0
-           ``beat_qrs_median_ms`` (median of the beats' own QRS widths) and ``wide_beat_share`` (share
-           of beats >= 120 ms) added, for the wide-QRS tachycardia rule.
-
         .. versionchanged:: 0.5.0
            ``qtc_tangent_ms`` added: QTc (Bazett) with the tangent-method T end of the median beats, which
            the QTc statement uses to check the delineated one.
+
+        .. versionchanged:: 0.6.0
+           ``beat_qrs_median_ms`` (median of the beats' own QRS widths) and ``wide_beat_share`` (share
+           of beats >= 120 ms) added, for the wide-QRS tachycardia rule.
     """
     flat = flat_leads(record)
     rate = measure_best_lead(record, choose_lead(record))
