@@ -7,6 +7,7 @@ import pytest
 from pydicom.uid import generate_uid
 from sqlalchemy import select
 
+from sharedcenter.api.routes import dicomweb as dicomweb_routes
 from sharedcenter.auth import Principal
 from sharedcenter.db import AuditEvent, Order, Study
 from sharedcenter.dicomweb import build_multipart_related, parse_multipart_related
@@ -166,6 +167,24 @@ def test_chunked_stow_and_body_limit(services: Services, people: dict[str, Princ
             assert refused.status_code == 413 and "limit" in refused.json()["detail"]
     with services.db.session() as session:
         assert [s.study_instance_uid for s in session.scalars(select(Study))] == [uid]
+
+
+def test_declared_body_longer_than_the_preallocation_is_read_whole(
+    services: Services, people: dict[str, Principal], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server allocates at most ``_PREALLOCATE_BYTES`` of a declared Content-Length up front; the rest of a
+    longer body is appended as it arrives, byte for byte."""
+    monkeypatch.setattr(dicomweb_routes, "_PREALLOCATE_BYTES", 1000)
+    uid = generate_uid()
+    items = [dicom_bytes(study_uid=uid) for _ in range(2)]
+    body, content_type = build_multipart_related(items)
+    assert len(body) > 3000
+    with serve_api(services) as url, httpx.Client(base_url=url, timeout=60) as client:
+        answer = client.post("/dicomweb/studies", headers={**login(client, "tech"), "Content-Type": content_type},
+                             content=body)
+        assert answer.status_code == 200, answer.text
+    store = services.dicom_store
+    assert sorted(store.fetch(i) for i in store.instance_ids(uid)) == sorted(items)
 
 
 def test_store_failure_after_the_rows_are_written_keeps_no_rows(

@@ -59,6 +59,10 @@ def _stow_site(principal: Principal, site: str | None) -> str:
     return site_code
 
 
+#: Most of a declared Content-Length allocated before the body arrives (a 20-image CT study is ~10 MB).
+_PREALLOCATE_BYTES = 64 * 1024 * 1024
+
+
 async def _read_body(request: Request, limit: int) -> bytearray:
     """The request body, each chunk copied once into a buffer of the declared length.
 
@@ -70,12 +74,14 @@ async def _read_body(request: Request, limit: int) -> bytearray:
     size = int(declared) if declared.isdigit() else 0
     if size > limit:
         raise UploadTooLarge(f"upload is larger than the limit of {limit} bytes")
-    buffer, at = bytearray(size), 0
+    # a declared length is allocated up to _PREALLOCATE_BYTES only: a client that declares the whole limit
+    # and sends nothing must not make the server hold that much memory; a longer body grows as it arrives
+    buffer, at = bytearray(min(size, _PREALLOCATE_BYTES)), 0
     async for chunk in request.stream():
         end = at + len(chunk)
         if end > limit:
             raise UploadTooLarge(f"upload is larger than the limit of {limit} bytes")
-        buffer[at:end] = chunk  # fills the declared length, then grows (a chunked body declares none)
+        buffer[at:end] = chunk  # fills the preallocated length, then grows (a chunked body declares none)
         at = end
     del buffer[at:]
     return buffer
