@@ -93,7 +93,8 @@ def combine(findings: list[Finding], probabilities: dict[str, float], thresholds
     records this removed 12 of 18 false calls and no true one; the same rule for bundle branch blocks
     and QRS < 120 ms lost a true RBBB whose QRS was under-measured, so it is not applied), and PACs or
     PVCs with no premature beat of that kind counted in the measurements.  A class whose threshold
-    is 1.0 (no positive training record to tune it on) is never added by the model alone.  A criteria
+    is 1.0 (no positive training record to tune it on, or no skill out of fold: see
+    ``models.ecg_train.choose_thresholds``) is never added by the model alone.  A criteria
     statement the model also supports gets the model's probability.
     """
     codes = {f.code for f in findings}
